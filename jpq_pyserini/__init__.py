@@ -1,0 +1,30 @@
+"""jpq-pyserini: JPQ-compressed dense retrieval for Pyserini.
+
+Importing is cheap (no torch, no JVM): it prepares Java for Pyserini and registers the
+shipped datasets with ir_datasets. The API loads its heavy parts on first use.
+"""
+__version__ = "0.1.0"
+
+from . import _bootstrap
+
+_bootstrap.prepare()
+
+from .datasets import load_dataset, register as _register_datasets  # noqa: E402
+
+_register_datasets()
+
+_LAZY = {
+    "JpqQueryEncoder": "jpq_pyserini.encoder",
+    "build_pq_index": "jpq_pyserini.index",
+    "train_jpq": "jpq_pyserini.train",
+    "evaluate": "jpq_pyserini.eval",
+    "compare": "jpq_pyserini.eval",
+}
+__all__ = ["load_dataset", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jpq_pyserini' has no attribute {name!r}")

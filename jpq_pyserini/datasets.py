@@ -1,0 +1,211 @@
+"""Datasets through ir_datasets: the shipped SciFact copy, local collections, official ids.
+
+``load_dataset(spec)`` is the one entry point. ``spec`` is
+  * an ir_datasets id: ``jpq-pyserini/scifact[/train[/dev|/fit]|/test]`` (shipped, offline)
+    or any official id such as ``beir/scifact/test`` (needs the network once);
+  * a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``), optionally
+    followed by ``/<split>`` to select the split's queries and qrels;
+  * a TSV folder (``docs.tsv`` or ``collection.tsv``; ``queries.tsv`` + ``qrels.txt``, or
+    ``queries.<split>.tsv`` + ``qrels.<split>.txt`` selected by ``/<split>``).
+Document stores (``docs_store()``) live in the cache, never next to the source files,
+so the shipped copy and read-only folders work.
+"""
+import hashlib
+import random
+from pathlib import Path
+
+import ir_datasets
+from ir_datasets.datasets.base import Dataset, FilteredQrels, FilteredQueries
+from ir_datasets.datasets.beir import BeirDocs, BeirQrels, BeirQueries, BeirTitleDoc
+from ir_datasets.formats import GenericDoc, GenericQuery, TrecQrels, TsvDocs, TsvQueries
+from ir_datasets.indices import PickleLz4FullStore, DEFAULT_DOCSTORE_OPTIONS
+from ir_datasets.util import Cache, GzipExtract, Lazy, LocalDownload
+
+from .errors import UsageError
+from .fsutil import cache_dir
+
+NAME = "jpq-pyserini"
+SCIFACT_DIR = Path(__file__).parent / "data" / "scifact"
+# The dev carve is part of the contract: changing the seed or fraction changes every
+# number selected on dev, so both are fixed here.
+DEV_SEED = 2108  # arXiv 2108.00644
+DEV_FRACTION = 0.10
+
+
+class _StoreInCache:
+    """Put the document store under our cache instead of next to the source file."""
+
+    def docs_store(self, field="doc_id", options=DEFAULT_DOCSTORE_OPTIONS):
+        return PickleLz4FullStore(
+            path=str(self._store_dir / "docs.pklz4"),
+            init_iter_fn=self._store_iter,
+            data_cls=self.docs_cls(),
+            lookup_field=field,
+            index_fields=["doc_id"],
+            options=options,
+        )
+
+    def docs_count(self):
+        store = self.docs_store()
+        return store.count() if store.built() else None
+
+
+class _BeirDocs(_StoreInCache, BeirDocs):
+    def __init__(self, name, dlc, store_dir):
+        super().__init__(name, dlc, BeirTitleDoc)
+        self._store_dir = Path(store_dir)
+        self._store_iter = self._docs_iter
+
+
+class _TsvDocs(_StoreInCache, TsvDocs):
+    def __init__(self, dlc, store_dir):
+        super().__init__(dlc, GenericDoc)
+        self._store_dir = Path(store_dir)
+        self._store_iter = lambda: TsvDocs.docs_iter(self)
+
+    def docs_iter(self):
+        return iter(self.docs_store())
+
+
+def _qids(qrels):
+    return Lazy(lambda: {q.query_id for q in qrels.qrels_iter()})
+
+
+def _dev_qids(train_qrels):
+    def carve():
+        qids = sorted({q.query_id for q in train_qrels.qrels_iter()})
+        k = round(len(qids) * DEV_FRACTION)
+        return set(random.Random(DEV_SEED).sample(qids, k))
+    return Lazy(carve)
+
+
+def _beir_splits(docs, queries, qrels_by_split):
+    """Datasets for a BEIR-style collection: '' (docs + all queries) and each split."""
+    out = {"": Dataset(docs, queries)}
+    for split, qrels in qrels_by_split.items():
+        split_queries = FilteredQueries(queries, _qids(qrels))
+        out[split] = Dataset(docs, split_queries, qrels)
+        if split == "train":
+            dev = _dev_qids(qrels)
+            out["train/dev"] = Dataset(docs, FilteredQueries(split_queries, dev), FilteredQrels(qrels, dev))
+            out["train/fit"] = Dataset(docs, FilteredQueries(split_queries, dev, mode="exclude"),
+                                       FilteredQrels(qrels, dev, mode="exclude"))
+    return out
+
+
+def _shipped_scifact():
+    cache = cache_dir("datasets", "scifact")
+
+    def unpacked(name):
+        return Cache(GzipExtract(LocalDownload(SCIFACT_DIR / f"{name}.gz", mkdir=False)), cache / name)
+
+    docs = _BeirDocs("scifact", unpacked("corpus.jsonl"), cache)
+    queries = BeirQueries("scifact", unpacked("queries.jsonl"), GenericQuery)
+    qrels = {s: BeirQrels(LocalDownload(SCIFACT_DIR / "qrels" / f"{s}.tsv", mkdir=False), {1: "relevant"})
+             for s in ("train", "test")}
+    return _beir_splits(docs, queries, qrels)
+
+
+def register():
+    """Register the shipped collection under ``jpq-pyserini/scifact...`` (idempotent)."""
+    if f"{NAME}/scifact" in ir_datasets.registry._registered:
+        return
+    for split, ds in _shipped_scifact().items():
+        ir_datasets.registry.register(f"{NAME}/scifact" + (f"/{split}" if split else ""), ds)
+
+
+def _store_dir_for(path):
+    path = Path(path).resolve()
+    st = path.stat()
+    key = hashlib.sha1(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    return cache_dir("datasets", "local", key)
+
+
+def _local_beir(folder):
+    qrels = {p.stem: BeirQrels(LocalDownload(p, mkdir=False), {})
+             for p in sorted((folder / "qrels").glob("*.tsv"))}
+    docs = _BeirDocs(str(folder), LocalDownload(folder / "corpus.jsonl", mkdir=False),
+                     _store_dir_for(folder / "corpus.jsonl"))
+    queries_file = folder / "queries.jsonl"
+    queries = BeirQueries(str(folder), LocalDownload(queries_file, mkdir=False), GenericQuery)
+    splits = _beir_splits(docs, queries, qrels)
+    if not queries_file.exists():
+        splits = {"": Dataset(docs)}
+    return splits
+
+
+def _local_tsv(folder, docs_file):
+    docs = _TsvDocs(LocalDownload(docs_file, mkdir=False), _store_dir_for(docs_file))
+    out = {"": Dataset(docs)}
+    if (folder / "queries.tsv").exists():
+        parts = [docs, TsvQueries(LocalDownload(folder / "queries.tsv", mkdir=False))]
+        if (folder / "qrels.txt").exists():
+            parts.append(TrecQrels(LocalDownload(folder / "qrels.txt", mkdir=False), {}))
+        out[""] = Dataset(*parts)
+    for q in folder.glob("queries.*.tsv"):
+        split = q.name[len("queries."):-len(".tsv")]
+        parts = [docs, TsvQueries(LocalDownload(q, mkdir=False))]
+        qrels = folder / f"qrels.{split}.txt"
+        if qrels.exists():
+            parts.append(TrecQrels(LocalDownload(qrels, mkdir=False), {}))
+        out[split] = Dataset(*parts)
+    return out
+
+
+def _local(spec):
+    """Resolve a folder spec, with an optional trailing split; None if it is not a path."""
+    path = Path(spec)
+    split = ""
+    while not path.is_dir():
+        if path.parent == path or str(path.parent) == ".":
+            return None
+        split = f"{path.name}/{split}".rstrip("/")
+        path = path.parent
+    if (path / "corpus.jsonl").exists():
+        splits = _local_beir(path)
+    else:
+        docs_file = next((path / n for n in ("docs.tsv", "collection.tsv") if (path / n).exists()), None)
+        if docs_file is None:
+            raise UsageError(f"{path}: not a collection folder (expected corpus.jsonl for BEIR, "
+                             f"or docs.tsv / collection.tsv)")
+        splits = _local_tsv(path, docs_file)
+    if split not in splits:
+        raise UsageError(f"{spec}: no split '{split}' in {path} (available: "
+                         f"{', '.join(s or '(whole folder)' for s in splits)})")
+    return splits[split]
+
+
+def load_dataset(spec):
+    """Return an ir_datasets Dataset for an id or a local folder (see module docstring)."""
+    register()
+    spec = str(spec)
+    local = _local(spec)
+    if local is not None:
+        return local
+    try:
+        return ir_datasets.load(spec)
+    except KeyError:
+        raise UsageError(f"unknown dataset '{spec}': expected an ir_datasets id (e.g. {NAME}/scifact/test, "
+                         f"beir/scifact/test), a BEIR folder, or a folder with docs.tsv") from None
+
+
+def doc_text(doc):
+    """The text a document encoder and BM25 see: title and body, as Pyserini's BEIR corpora."""
+    title = getattr(doc, "title", "") or ""
+    return f"{title} {doc.text}".strip() if title else doc.text
+
+
+def iter_queries(dataset, spec=""):
+    if not dataset.has_queries():
+        raise UsageError(f"dataset '{spec}' has no queries")
+    return [(q.query_id, q.text) for q in dataset.queries_iter()]
+
+
+def load_qrels(dataset, spec=""):
+    """{qid: {docid: grade}} for a dataset that has qrels; one clear error otherwise."""
+    if not dataset.has_qrels():
+        raise UsageError(f"dataset '{spec}' has no qrels (relevance judgements); training and evaluation need them")
+    qrels = {}
+    for q in dataset.qrels_iter():
+        qrels.setdefault(q.query_id, {})[q.doc_id] = int(q.relevance)
+    return qrels

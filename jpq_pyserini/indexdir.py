@@ -1,0 +1,62 @@
+"""The index dir layout that Pyserini's stock FaissSearcher loads: ``index``, ``docid``, ``meta.json``."""
+import json
+import time
+from pathlib import Path
+
+import faiss
+
+from .errors import UsageError
+
+FORMAT_VERSION = 1
+
+
+def write_index_dir(directory, index, docids, meta):
+    """Write into ``directory`` (normally the temporary dir of ``fsutil.atomic_dir``)."""
+    from . import __version__
+
+    directory = Path(directory)
+    if index.ntotal != len(docids):
+        raise ValueError(f"index holds {index.ntotal} vectors but {len(docids)} docids were given")
+    faiss.write_index(index, str(directory / "index"))
+    (directory / "docid").write_text("".join(f"{d}\n" for d in docids))
+    full = {"format_version": FORMAT_VERSION, "dim": index.d, "num_docs": index.ntotal,
+            **meta, "tool": f"jpq-pyserini {__version__}",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (directory / "meta.json").write_text(json.dumps(full, indent=2) + "\n")
+    return full
+
+
+def read_meta(directory):
+    path = Path(directory) / "meta.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def check_index_dir(directory, flag="--index"):
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UsageError(f"{flag} {directory}: no such index directory")
+    for name in ("index", "docid"):
+        if not (directory / name).is_file():
+            raise UsageError(f"{flag} {directory}: missing '{name}' (an index dir holds index, docid, meta.json)")
+    return directory
+
+
+def read_index_dir(directory, flag="--index"):
+    """(faiss index, docids, meta) with the checks Pyserini would fail on, as one-line errors."""
+    directory = check_index_dir(directory, flag)
+    try:
+        index = faiss.read_index(str(directory / "index"))
+    except RuntimeError as e:
+        raise UsageError(f"{flag} {directory}/index: not a readable faiss index ({str(e).splitlines()[0]})") from None
+    docids = (directory / "docid").read_text().splitlines()
+    if len(docids) != index.ntotal:
+        raise UsageError(f"{flag} {directory}: docid has {len(docids)} lines but the index holds {index.ntotal} vectors")
+    return index, docids, read_meta(directory)
+
+
+def flat_vectors(index):
+    """The float32 vectors of a flat index dir's IndexFlat."""
+    flat = faiss.downcast_index(index)
+    if not isinstance(flat, faiss.IndexFlat):
+        raise UsageError(f"expected a flat index (IndexFlatIP), found {type(flat).__name__}")
+    return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d).copy()

@@ -1,0 +1,53 @@
+"""``jpq-pyserini merge``: join flat index shards (from ``encode --shard-id``) into one index dir.
+
+Mirrors ``pyserini.index.merge_faiss_indexes``; shards are concatenated in shard-id order,
+which restores the corpus order of a single pass.
+"""
+import argparse
+import sys
+
+import faiss
+import numpy as np
+
+from .errors import UsageError, cli
+from .fsutil import atomic_dir, check_output_dir
+from .indexdir import flat_vectors, read_index_dir, write_index_dir
+
+
+def merge_shards(inputs, output, overwrite=False):
+    check_output_dir(output, overwrite)
+    shards = [read_index_dir(d, "--input") for d in inputs]
+    order = sorted(range(len(shards)), key=lambda i: shards[i][2].get("shard_id", i))
+    ids = [shards[i][2].get("shard_id", i) for i in order]
+    nums = {s[2].get("shard_num", len(shards)) for s in shards}
+    if nums != {len(shards)} or ids != list(range(len(shards))):
+        raise UsageError(f"--input: expected shards 0..{len(shards) - 1} of one corpus, got ids {ids} of {sorted(nums)}")
+    dims = {s[0].d for s in shards}
+    if len(dims) != 1:
+        raise UsageError(f"--input: shards have different dimensions {sorted(dims)}")
+    vectors = np.concatenate([flat_vectors(shards[i][0]) for i in order])
+    docids = [d for i in order for d in shards[i][1]]
+    index = faiss.IndexFlatIP(dims.pop())
+    index.add(vectors)
+    meta = {k: v for k, v in shards[order[0]][2].items()
+            if k not in ("shard_id", "shard_num", "corpus_docs", "format_version", "dim", "num_docs", "created", "tool")}
+    meta["truncated_docs"] = sum(s[2].get("truncated_docs", 0) for s in shards)
+    meta["encode_seconds"] = round(sum(s[2].get("encode_seconds", 0) for s in shards), 2)
+    meta["merged_from"] = [str(inputs[i]) for i in order]
+    with atomic_dir(output, overwrite) as tmp:
+        return write_index_dir(tmp, index, docids, meta)
+
+
+@cli("jpq-pyserini merge")
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="jpq-pyserini merge", description=__doc__.splitlines()[0])
+    p.add_argument("--input", nargs="+", required=True, help="shard index dirs")
+    p.add_argument("--output", required=True)
+    p.add_argument("--overwrite", action="store_true")
+    args = p.parse_args(argv)
+    meta = merge_shards(args.input, args.output, args.overwrite)
+    print(f"merged {len(args.input)} shards: {meta['num_docs']} documents -> {args.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
