@@ -1,0 +1,60 @@
+"""``JpqQueryEncoder``: a Pyserini ``QueryEncoder`` over a JPQ encoder dir (or any HF encoder).
+
+Importing this module imports ``pyserini.encode`` (torch, transformers); ``register()``
+adds the class to Pyserini's ``query_encoder_class_map`` under ``jpq`` so that Pyserini's
+own search command can pick it.
+"""
+from pathlib import Path
+
+import torch
+from pyserini.encode import QueryEncoder, query_encoder_class_map
+
+from .encoder import CONFIG_FILE, TextEncoder, resolve_device
+
+UNTRAINED_QUERY_MAX_LENGTH = 64
+
+
+class JpqQueryEncoder(QueryEncoder):
+    def __init__(self, encoder_dir=None, device="cpu", max_length=None, pooling=None, l2_norm=None,
+                 prefix=None, tokenizer_name=None, fp16=False, **_pyserini_extras):
+        # Pyserini's search command passes tokenizer_name/fp16 and, for paths containing
+        # "sentence", pooling/l2_norm; explicit values override what the directory says.
+        super().__init__()
+        self.encoder = TextEncoder(encoder_dir, resolve_device(device))
+        cfg = self.encoder.config
+        if max_length is not None:
+            cfg.max_length = max_length
+        elif not (Path(self.encoder.path) / CONFIG_FILE).exists():
+            # A document encoder's own limit (256 for MiniLM) is a document length.
+            cfg.max_length = UNTRAINED_QUERY_MAX_LENGTH
+        if pooling:
+            cfg.pooling = pooling
+        if l2_norm is not None:
+            cfg.normalize = bool(l2_norm)
+        if prefix:
+            cfg.prefix = prefix
+        if fp16 and str(self.encoder.device).startswith("cuda"):
+            self.encoder.half()
+        self.has_model = True
+
+    @property
+    def dim(self):
+        return self.encoder.dim
+
+    def encode(self, query: str, **kwargs):
+        return self.encode_batch([query])[0]
+
+    @torch.inference_mode()
+    def encode_batch(self, queries, **kwargs):
+        return self.encoder.encode(list(queries), batch_size=max(1, len(queries)))
+
+
+def register():
+    if query_encoder_class_map.get("jpq") is not JpqQueryEncoder:
+        items = [(k, v) for k, v in query_encoder_class_map.items() if k != "jpq"]
+        query_encoder_class_map.clear()
+        query_encoder_class_map["jpq"] = JpqQueryEncoder  # first: wins Pyserini's keyword match
+        query_encoder_class_map.update(items)
+
+
+register()
