@@ -14,7 +14,7 @@ from .datasets import load_dataset, register as _register_datasets  # noqa: E402
 _register_datasets()
 
 _LAZY = {
-    "JpqQueryEncoder": "jpq_pyserini.encoder",
+    "JpqQueryEncoder": "jpq_pyserini.query_encoder",
     "build_pq_index": "jpq_pyserini.index",
     "train_jpq": "jpq_pyserini.train",
     "evaluate": "jpq_pyserini.eval",

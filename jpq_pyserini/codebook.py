@@ -120,3 +120,21 @@ class PQCodebook(torch.nn.Module):
         _, pq_index = split_index(out)
         faiss.copy_array_to_vector(self.centroids.detach().float().cpu().numpy().ravel(), pq_index.pq.centroids)
         return out
+
+
+class FlatScorer(torch.nn.Module):
+    """The uncompressed document vectors behind the same scoring interface (``--target flat``)."""
+
+    def __init__(self, vectors):
+        super().__init__()
+        self.register_buffer("vectors", torch.as_tensor(vectors, dtype=torch.float32))
+
+    @property
+    def ntotal(self):
+        return self.vectors.shape[0]
+
+    def score_all(self, q, chunk=262144):
+        return torch.cat([q @ self.vectors[s:s + chunk].T for s in range(0, self.ntotal, chunk)], 1)
+
+    def score_pairs(self, q, doc_rows):
+        return torch.einsum("bd,bnd->bn", q, self.vectors[doc_rows])

@@ -166,6 +166,8 @@ def _local(spec):
     else:
         docs_file = next((path / n for n in ("docs.tsv", "collection.tsv") if (path / n).exists()), None)
         if docs_file is None:
+            if path != Path(spec):
+                return None  # a path below a plain folder: not ours, let ir_datasets judge the id
             raise UsageError(f"{path}: not a collection folder (expected corpus.jsonl for BEIR, "
                              f"or docs.tsv / collection.tsv)")
         splits = _local_tsv(path, docs_file)

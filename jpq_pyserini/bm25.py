@@ -1,0 +1,85 @@
+"""``jpq-pyserini bm25``: the sparse baseline through Pyserini's own Lucene indexer and searcher.
+
+Indexes a dataset's documents (title + text, one JsonCollection file) with
+``pyserini.index.lucene`` once, cached by corpus, then runs Pyserini's own
+``pyserini.search.lucene --bm25`` command (default k1=0.9, b=0.4) on the topics, writing
+the same TREC / MS MARCO run formats as ``jpq-pyserini search``.
+"""
+import argparse
+import hashlib
+import json
+import runpy
+import sys
+from pathlib import Path
+
+from ._bootstrap import require_java
+from .datasets import doc_text, load_dataset
+from .errors import UsageError, cli
+from .fsutil import atomic_dir, atomic_file, cache_dir
+
+
+def _run_module(module, argv):
+    saved = sys.argv
+    sys.argv = [module, *argv]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    finally:
+        sys.argv = saved
+
+
+def lucene_index(corpus, threads=1):
+    """Path of a Lucene index of ``corpus`` (built on first use, then reused from the cache)."""
+    require_java()
+    key = hashlib.sha1(str(Path(corpus).resolve() if Path(corpus).exists() else corpus).encode()).hexdigest()[:12]
+    path = cache_dir("lucene") / f"{str(corpus).strip('/').replace('/', '__')[-60:]}-{key}"
+    if (path / "index").is_dir():
+        return path / "index"
+    dataset = load_dataset(corpus)
+    with atomic_dir(path, overwrite=True, flag="lucene cache") as tmp:
+        (tmp / "docs").mkdir()
+        with open(tmp / "docs" / "docs.jsonl", "w") as f:
+            for doc in dataset.docs_iter():
+                f.write(json.dumps({"id": doc.doc_id, "contents": doc_text(doc)}) + "\n")
+        _run_module("pyserini.index.lucene", [
+            "--collection", "JsonCollection", "--input", str(tmp / "docs"), "--index", str(tmp / "index"),
+            "--generator", "DefaultLuceneDocumentGenerator", "--threads", str(threads),
+            "--storePositions", "--storeDocvectors", "--storeRaw"])
+        if not (tmp / "index").is_dir():
+            raise UsageError(f"--corpus {corpus}: Pyserini's Lucene indexer wrote no index")
+    return path / "index"
+
+
+def run_bm25(corpus, topics, output, output_format="trec", hits=1000, k1=0.9, b=0.4, threads=1, batch_size=64):
+    from .search import topics_file, _check_topics
+
+    index = lucene_index(corpus, threads)
+    converted = topics_file(topics) or topics
+    _check_topics(converted, "default")
+    with atomic_file(output) as tmp:
+        _run_module("pyserini.search.lucene", [
+            "--index", str(index), "--topics", converted, "--output", str(tmp), "--output-format", output_format,
+            "--bm25", "--k1", str(k1), "--b", str(b), "--hits", str(hits),
+            "--threads", str(threads), "--batch-size", str(batch_size)])
+    return output
+
+
+@cli("jpq-pyserini bm25")
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="jpq-pyserini bm25", description=__doc__.splitlines()[0])
+    p.add_argument("--corpus", required=True, help="dataset whose documents are indexed")
+    p.add_argument("--topics", required=True, help="ir_datasets id, local collection, Pyserini topics name or .tsv")
+    p.add_argument("--output", required=True)
+    p.add_argument("--output-format", choices=["trec", "msmarco"], default="trec")
+    p.add_argument("--hits", type=int, default=1000)
+    p.add_argument("--k1", type=float, default=0.9)
+    p.add_argument("--b", type=float, default=0.4)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=64)
+    args = p.parse_args(argv)
+    run_bm25(args.corpus, args.topics, args.output, args.output_format, args.hits, args.k1, args.b,
+             args.threads, args.batch_size)
+    print(f"BM25 (k1={args.k1}, b={args.b}) run written to {args.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
