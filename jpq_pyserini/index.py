@@ -50,6 +50,10 @@ def build_pq_index(vectors, m, nbits=8, opq=False, fast_scan=False, seed=1234):
     check_pq_shape(vectors.shape[1], m, nbits)
     if fast_scan and nbits != 4:
         raise UsageError(f"--fast-scan needs --pq-nbits 4 (got {nbits}): faiss fast-scan packs 4-bit codes")
+    need = max(2 * 2 ** nbits, vectors.shape[1] + 1)
+    if opq and len(vectors) < need:
+        # faiss 1.15's OPQMatrix.train aborts the whole process (invalid free) on so few vectors.
+        raise UsageError(f"--opq needs at least {need} training vectors here, got {len(vectors)}; use --no-opq")
     index = new_pq_index(vectors.shape[1], m, nbits, opq, seed)
     index.train(vectors)
     index.add(vectors)

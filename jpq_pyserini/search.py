@@ -44,6 +44,11 @@ def topics_file(spec):
 def _check_topics(spec, topics_format):
     from pyserini.query_iterator import TopicsFormat, get_query_iterator
 
+    if spec.endswith(".tsv") and Path(spec).is_file():  # Anserini's reader fails obscurely on these
+        rows = [line.rstrip("\n").split("\t", 1) for line in open(spec) if line.strip()]
+        empty = [r[0] for r in rows if len(r) < 2 or not r[1].strip()]
+        if empty:
+            raise UsageError(f"--topics {spec}: {len(empty)} empty queries (first: {empty[0]})")
     try:
         topics = get_query_iterator(spec, TopicsFormat(topics_format)).topics
     except Exception as e:  # Pyserini raises bare ValueError/Java exceptions for unknown names

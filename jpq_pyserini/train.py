@@ -165,7 +165,8 @@ def load_checkpoint(path, encoder, scorer, optimizer, scheduler, cfg):
 
 
 # ---------------------------------------------------------------- the loop
-def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True):
+def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True, stop_after=None):
+    """Train; ``stop_after`` N steps ends the run early as a kill would (checkpoint, no export)."""
     rank, world = dist_info()
     out = Path(cfg.output)
     if not resume:
@@ -309,6 +310,9 @@ def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True):
             bar.update(1)
             if rank == 0 and cfg.save_steps and step % cfg.save_steps == 0 and step % steps_per_epoch:
                 save_checkpoint(out / "checkpoints" / "last", encoder, scorer, optimizer, scheduler, step, best, cfg)
+            if stop_after and step >= stop_after and step % steps_per_epoch:
+                save_checkpoint(out / "checkpoints" / "last", encoder, scorer, optimizer, scheduler, step, best, cfg)
+                return None
         # end of epoch: dev metrics, best-epoch selection, checkpoint
         if rank == 0:
             dev = evaluate_dev(encoder, scorer, dev_qids, dev_texts, dev_qrels, docids)
@@ -322,6 +326,8 @@ def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True):
             save_checkpoint(out / "checkpoints" / "last", encoder, scorer, optimizer, scheduler, step, best, cfg)
         if world > 1:
             torch.distributed.barrier()
+        if stop_after and step >= stop_after:
+            return None
     bar.close()
 
     if rank == 0:

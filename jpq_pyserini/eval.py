@@ -1,0 +1,128 @@
+"""``jpq-pyserini eval``: ranx evaluation of run files, with significance tests.
+
+Runs may be TREC (6 columns) or MS MARCO (``qid<TAB>pid<TAB>rank``, converted to scores
+that preserve the rank order); qrels an ir_datasets id / local collection or a TREC qrels
+file. ``--stat-test`` compares every run with the first (ranx's ``compare``).
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import UsageError, cli
+
+
+def read_run(path):
+    """{qid: {docid: score}} from a TREC or MS MARCO run file (format detected per file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--runs {path}: no such file")
+    run = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            cols = line.split()
+            if not cols:
+                continue
+            if len(cols) == 6:
+                qid, did, score = cols[0], cols[2], float(cols[4])
+            elif len(cols) == 3:
+                qid, did, score = cols[0], cols[1], -float(cols[2])  # rank 1 scores highest
+            else:
+                raise UsageError(f"--runs {path}:{n}: expected 6 columns (TREC) or 3 (MS MARCO), got {len(cols)}")
+            docs = run.setdefault(qid, {})
+            if did in docs:
+                raise UsageError(f"--runs {path}:{n}: document {did} appears twice for query {qid}")
+            docs[did] = score
+    if not run:
+        raise UsageError(f"--runs {path}: empty run")
+    return run
+
+
+def read_qrels(spec):
+    from ranx import Qrels
+
+    if Path(spec).is_file():
+        qrels = {}
+        for n, line in enumerate(open(spec), 1):
+            cols = line.split()
+            if not cols:
+                continue
+            if len(cols) != 4:
+                raise UsageError(f"--qrels {spec}:{n}: expected TREC qrels (qid 0 docid grade), got {len(cols)} columns")
+            qrels.setdefault(cols[0], {})[cols[2]] = int(cols[3])
+        return Qrels(qrels)
+    from .datasets import load_dataset, load_qrels
+    return Qrels(load_qrels(load_dataset(spec), spec))
+
+
+def _ranx_run(run_dict, qrels, name, path):
+    from ranx import Run
+
+    overlap = len(set(run_dict) & set(qrels.keys()))
+    if overlap == 0:
+        raise UsageError(f"--runs {path}: none of its {len(run_dict)} query ids occur in the qrels "
+                         f"({len(qrels.keys())} queries)")
+    run = Run(run_dict, name=name)
+    run.overlap = overlap
+    return run
+
+
+def evaluate(qrels, run, metrics=("ndcg@10", "mrr@10", "recall@100")):
+    """ranx's evaluate over qrels and a run (ranx objects, dicts, or run files)."""
+    from ranx import Qrels, Run, evaluate as ranx_evaluate
+
+    qrels = qrels if isinstance(qrels, Qrels) else read_qrels(qrels) if isinstance(qrels, (str, Path)) else Qrels(qrels)
+    run = run if isinstance(run, Run) else Run(read_run(run)) if isinstance(run, (str, Path)) else Run(run)
+    result = ranx_evaluate(qrels, run, list(metrics), make_comparable=True)
+    return result if isinstance(result, dict) else {metrics[0]: result}
+
+
+def compare(qrels, runs, metrics=("ndcg@10", "mrr@10", "recall@100"), stat_test="student", max_p=0.05):
+    from ranx import compare as ranx_compare
+    return ranx_compare(qrels, runs, list(metrics), stat_test=stat_test, max_p=max_p, make_comparable=True)
+
+
+@cli("jpq-pyserini eval")
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="jpq-pyserini eval", description=__doc__.splitlines()[0])
+    p.add_argument("--qrels", required=True, help="ir_datasets id, local collection, or TREC qrels file")
+    p.add_argument("--runs", nargs="+", required=True, help="run files (TREC or MS MARCO); the first is the baseline")
+    p.add_argument("--names", nargs="+", help="names for the runs (default: file names)")
+    p.add_argument("--metrics", nargs="+", default=["ndcg@10", "mrr@10", "recall@100"])
+    p.add_argument("--stat-test", choices=["student", "fisher", "tukey"], default=None)
+    p.add_argument("--per-query", action="store_true", help="print per-query scores (TSV)")
+    p.add_argument("--format", choices=["markdown", "latex"], default="markdown")
+    p.add_argument("--output", help="also write the table to this file")
+    args = p.parse_args(argv)
+    names = args.names or [Path(r).name for r in args.runs]
+    if len(names) != len(args.runs):
+        raise UsageError(f"--names: {len(names)} names for {len(args.runs)} runs")
+    qrels = read_qrels(args.qrels)
+    runs = [_ranx_run(read_run(path), qrels, name, path) for name, path in zip(names, args.runs)]
+    for run, path in zip(runs, args.runs):
+        if run.overlap < len(qrels.keys()):
+            print(f"note: {path} covers {run.overlap} of {len(qrels.keys())} judged queries "
+                  f"(missing ones score 0)", file=sys.stderr)
+    try:
+        if args.stat_test and len(runs) > 1:
+            report = compare(qrels, runs, args.metrics, args.stat_test)
+            table = report.to_latex() if args.format == "latex" else report.to_table()
+        else:
+            rows = [(r.name, evaluate(qrels, r, args.metrics)) for r in runs]
+            table = "| run | " + " | ".join(args.metrics) + " |\n|---|" + "---|" * len(args.metrics) + "\n" + "\n".join(
+                f"| {name} | " + " | ".join(f"{float(m[k]):.4f}" for k in args.metrics) + " |" for name, m in rows)
+    except (KeyError, ValueError) as e:
+        raise UsageError(f"--metrics {' '.join(args.metrics)}: {e}") from None
+    print(table)
+    if args.per_query:
+        from ranx import evaluate as ranx_evaluate
+        for r in runs:
+            ranx_evaluate(qrels, r, args.metrics, make_comparable=True)
+            for m in args.metrics:
+                for qid, v in r.scores[m].items():
+                    print(f"{r.name}\t{m}\t{qid}\t{v:.4f}")
+    if args.output:
+        Path(args.output).write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
