@@ -50,7 +50,7 @@ class TrainConfig:
     lambda_cut: int = 200
     temperature: float = 0.05
     centroid_training: bool = True
-    epochs: int = 8
+    epochs: int = 10
     batch_size: int = 32
     lr: float = 2e-5
     centroid_lr: float = None           # default by M, as the paper: 5e-6 (M<=24), 2e-5 (M=32), 1e-4 (M>=48)
