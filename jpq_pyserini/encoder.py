@@ -5,7 +5,6 @@ training (``forward`` keeps gradients), and search (``JpqQueryEncoder`` wraps it
 pooling and normalization cannot drift between them.
 """
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -144,6 +143,3 @@ class TextEncoder(torch.nn.Module):
         self.tokenizer.save_pretrained(output_dir)
         (output_dir / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
 
-
-def default_threads():
-    return int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads()))
