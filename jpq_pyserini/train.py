@@ -60,6 +60,7 @@ class TrainConfig:
     query_max_length: int = 32
     flat: str = None                    # flat index dir for --loss mse (default: the PQ index's source)
     save_steps: int = 0
+    dropout: float = None               # override the encoder's dropout (0 makes steps deterministic)
     seed: int = 42
     device: str = None
 
@@ -86,8 +87,9 @@ def dist_info():
 def all_reduce_grads(params, world):
     if world > 1:
         for p in params:
-            if p.grad is not None:
-                torch.distributed.all_reduce(p.grad)
+            if p.grad is None:  # a rank whose slice of the batch was empty still joins
+                p.grad = torch.zeros_like(p)
+            torch.distributed.all_reduce(p.grad)
 
 
 # ---------------------------------------------------------------- data
@@ -195,6 +197,8 @@ def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True, st
     # The query encoder starts from the document encoder, with the query length of the paper.
     encoder = TextEncoder(cfg.encoder or meta.get("encoder") or "sentence-transformers/all-MiniLM-L6-v2", device)
     encoder.config = dataclasses.replace(encoder.config, max_length=cfg.query_max_length)
+    if cfg.dropout is not None:
+        set_dropout(encoder.model, cfg.dropout)
     if encoder.dim != index.d:
         raise UsageError(f"--encoder {encoder.source}: produces {encoder.dim}-dimensional vectors "
                          f"but the index holds {index.d} dimensions")
@@ -349,6 +353,18 @@ def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True, st
         return summary
 
 
+def set_dropout(model, p):
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+    for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "attention_dropout", "dropout"):
+        if hasattr(model.config, name):
+            setattr(model.config, name, p)
+    for module in model.modules():  # attention layers that read the rate from an attribute
+        if hasattr(module, "dropout_prob"):
+            module.dropout_prob = p
+
+
 def _snapshot(encoder, scorer):
     state = {f"encoder.{k}": v.detach().clone() for k, v in encoder.model.state_dict().items()}
     if isinstance(scorer, PQCodebook):
@@ -400,6 +416,7 @@ def build_parser():
     p.add_argument("--query-max-length", type=int, default=d.query_max_length)
     p.add_argument("--flat", default=None, help="flat index dir with the document vectors (--loss mse)")
     p.add_argument("--save-steps", type=int, default=0, help="also checkpoint every N steps")
+    p.add_argument("--dropout", type=float, default=None, help="override the encoder's dropout rate")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")

@@ -60,3 +60,25 @@ def test_train_bad_inputs(pq_dir, flat_dir, tiny_beir, tmp_path):
         proc = run_cli("jpq_pyserini.train", *argv, "--dev", str(tiny_beir / "test"), "--output", str(tmp_path / "o"),
                        check=False)
         assert proc.returncode == 2 and msg in proc.stderr.strip().splitlines()[-1], proc.stderr[-1500:]
+
+
+def test_two_processes_gloo_match_one_process(pq_dir, tiny_beir, tmp_path):
+    """torchrun with 2 CPU ranks (gloo) over the same global batch gives the single-process result."""
+    import os
+    import subprocess
+    import sys
+
+    common = ["--index", str(pq_dir), "--train", str(tiny_beir / "train"), "--dev", str(tiny_beir / "test"),
+              "--epochs", "1", "--batch-size", "8", "--neg-topk", "50", "--lr", "5e-5", "--centroid-lr", "1e-3",
+              "--dropout", "0", "--threads", "1"]
+    run_cli("jpq_pyserini.train", *common, "--output", str(tmp_path / "one"))
+    env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+                           "29531", "-m", "jpq_pyserini.train", *common, "--output", str(tmp_path / "two")],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, _, _ = read_index_dir(tmp_path / "one" / "index")
+    b, _, _ = read_index_dir(tmp_path / "two" / "index")
+    ca, cb = PQCodebook.from_faiss(a).centroids.detach(), PQCodebook.from_faiss(b).centroids.detach()
+    assert not torch.allclose(ca, PQCodebook.from_faiss(read_index_dir(pq_dir)[0]).centroids.detach())
+    np.testing.assert_allclose(ca, cb, atol=2e-5)
