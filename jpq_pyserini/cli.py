@@ -12,6 +12,7 @@ VERBS = {
     "validate": "check TREC / MS MARCO run files",
     "eval": "ranx evaluation with significance tests",
     "reproduce": "run a reproduction spec end to end",
+    "submit": "package dev/eval runs for the MS MARCO leaderboard",
 }
 
 

@@ -53,3 +53,21 @@ def test_eval_cli_stat_test_and_bad_runs(run_and_qrels, tiny_beir, tmp_path):
     dup.write_text("1 Q0 d1 1 2.0 x\n1 Q0 d1 2 1.0 x\n")
     with pytest.raises(UsageError, match="appears twice"):
         read_run(dup)
+
+
+def test_submit_package(run_and_qrels, tiny_beir, tmp_path):
+    import bz2
+    import json
+    _, run_file = run_and_qrels
+    out = tmp_path / "pkg"
+    topics = str(tiny_beir / "test")
+    run_cli("jpq_pyserini.submit", "--dev-run", str(run_file), "--eval-run", str(run_file), "--dev-topics", topics,
+            "--eval-topics", topics, "--team", "t", "--description", "JPQ test", "--output", str(out))
+    lines = bz2.open(out / "dev.txt.bz2", "rt").read().splitlines()
+    assert lines[0].count("\t") == 2 and lines[0].endswith("\t1")
+    assert json.loads((out / "metadata.json").read_text())["team"] == "t"
+    proc = run_cli("jpq_pyserini.submit", "--dev-run", str(run_file), "--eval-run", str(run_file), "--dev-topics",
+                   "jpq-pyserini/scifact/test", "--eval-topics", topics, "--team", "t", "--description", "d",
+                   "--output", str(tmp_path / "pkg2"), check=False)
+    assert proc.returncode == 2 and "queries of the topic set have no results" in proc.stderr
+    assert not (tmp_path / "pkg2").exists()
