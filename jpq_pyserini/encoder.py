@@ -122,7 +122,8 @@ class TextEncoder(torch.nn.Module):
         """float32 array [len(texts), dim]; batches sorted by length so padding stays small."""
         max_length = max_length or self.config.max_length
         lengths = [len(ids) for ids in self.tokenizer([self.config.prefix + t for t in texts],
-                                                      add_special_tokens=True, truncation=False)["input_ids"]]
+                                                      add_special_tokens=True, truncation=False,
+                                                      verbose=False)["input_ids"]]
         order = np.argsort(lengths)[::-1]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         was_training = self.model.training

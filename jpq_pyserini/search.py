@@ -102,19 +102,17 @@ def _ours():
 
 
 def _replace(argv, flag, value):
-    out, i = [], 0
-    while i < len(argv):
-        a = argv[i]
-        if a == flag:
+    """argv with ``flag``'s value set to ``value`` (added when absent)."""
+    out, found, it = [], False, iter(argv)
+    for a in it:
+        if a == flag or a.startswith(flag + "="):
+            if a == flag:
+                next(it, None)
             out += [flag, value]
-            i += 2
-            continue
-        if a.startswith(flag + "="):
-            out.append(f"{flag}={value}")
+            found = True
         else:
             out.append(a)
-        i += 1
-    return out if flag in out or any(x.startswith(flag + "=") for x in out) else out + [flag, value]
+    return out if found else out + [flag, value]
 
 
 def run_pyserini_search(argv):
