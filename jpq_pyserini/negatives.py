@@ -41,6 +41,13 @@ class NegativeSampler:
         return scores.topk(min(self.k, scores.shape[1]), dim=1).indices, scores
 
     @torch.no_grad()
+    def mine(self, qids, q, batch_size=256):
+        """``static`` mode: fix every query's negatives once, with the model as it is now."""
+        for s in range(0, len(qids), batch_size):
+            rows, _ = self._retrieve(q[s:s + batch_size])
+            self.static.update((qid, r.cpu()) for qid, r in zip(qids[s:s + batch_size], rows))
+
+    @torch.no_grad()
     def sample(self, qids, q, positives):
         """Negative rows [B, k], a mask of those that are not relevant, and the current ranks
         (1 = best) of the positives [B, P] and negatives [B, k].
@@ -51,12 +58,10 @@ class NegativeSampler:
         scores = None
         if self.mode == "random":
             rows = torch.randint(self.scorer.ntotal, (q.shape[0], self.k), generator=self.generator).to(q.device)
-        elif self.mode == "static" and all(qid in self.static for qid in qids):
+        elif self.mode == "static":
             rows = torch.stack([self.static[qid] for qid in qids]).to(q.device)
         else:
             rows, scores = self._retrieve(q)
-            if self.mode == "static":
-                self.static.update((qid, r.cpu()) for qid, r in zip(qids, rows))
         neg_mask = ~(rows.unsqueeze(2) == positives.unsqueeze(1)).any(2)
         cand = torch.cat([positives.clamp(min=0), rows], 1)
         if self.faiss_index is None:

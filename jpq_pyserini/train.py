@@ -238,6 +238,11 @@ def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True, st
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup))))
     sampler = NegativeSampler(scorer, cfg.negatives, cfg.neg_topk, index, seed=cfg.seed)
+    if cfg.negatives == "static":
+        if resume:  # the negatives came from the initial model, which a resumed run no longer has
+            raise UsageError("--resume is not supported with --negatives static")
+        q_all = encoder.encode([train_texts[i] for i in train_qids], max_length=cfg.query_max_length)
+        sampler.mine(train_qids, torch.as_tensor(q_all).to(device))
 
     step, best = 0, {"ndcg@10": -1.0, "epoch": -1}
     best_state = None
@@ -246,8 +251,6 @@ def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True, st
         best_dir = out / "checkpoints" / "best"
         if best_dir.is_dir():
             best_state = _read_best(best_dir)
-        if cfg.negatives == "static":  # re-mine exactly as the run did: with the initial model
-            raise UsageError("--resume is not supported with --negatives static")
     elif rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
