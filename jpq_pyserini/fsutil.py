@@ -15,6 +15,12 @@ def cache_dir(*parts) -> Path:
     return path
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def check_output_dir(output, overwrite=False, flag="--output"):
     output = Path(output)
     if output.exists() and not output.is_dir():
@@ -35,6 +41,7 @@ def atomic_dir(output, overwrite=False, flag="--output"):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the result should not be
     if output.exists():
         old = output.with_name(f".{output.name}.old-{os.getpid()}")
         os.replace(output, old)
@@ -53,6 +60,7 @@ def atomic_file(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the result should not be
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
