@@ -152,7 +152,7 @@ def _local_tsv(folder, docs_file):
     return out
 
 
-def _local(spec):
+def local_collection(spec):
     """Resolve a folder spec, with an optional trailing split; None if it is not a path."""
     path = Path(spec)
     split = ""
@@ -181,7 +181,7 @@ def load_dataset(spec):
     """Return an ir_datasets Dataset for an id or a local folder (see module docstring)."""
     register()
     spec = str(spec)
-    local = _local(spec)
+    local = local_collection(spec)
     if local is not None:
         return local
     try:

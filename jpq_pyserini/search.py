@@ -25,12 +25,12 @@ from .indexdir import read_index_dir
 def topics_file(spec):
     """A Pyserini-readable topics path for ``spec`` and its {qid: text}; None if Pyserini should resolve it."""
     import ir_datasets
-    from .datasets import _local, iter_queries, load_dataset, register
+    from .datasets import iter_queries, load_dataset, local_collection, register
 
     register()
     if Path(spec).is_file():
         return None
-    if spec not in ir_datasets.registry and _local(spec) is None:
+    if spec not in ir_datasets.registry and local_collection(spec) is None:
         return None
     queries = iter_queries(load_dataset(spec), spec)
     name = spec.strip("/").replace("/", "__")
