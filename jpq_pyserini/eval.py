@@ -37,21 +37,39 @@ def read_run(path):
     return run
 
 
+def _pyserini_qrels_file(name, original_error):
+    """Pyserini's named qrels (e.g. ``msmarco-passage-dev-subset``); Anserini fetches them once."""
+    from ._bootstrap import require_java
+    require_java()
+    from pyserini.search import get_qrels_file
+    try:
+        return get_qrels_file(name)
+    except Exception as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"--qrels {name}: not a qrels file, a dataset ({original_error}), "
+                         f"nor a Pyserini qrels name ({reason})") from None
+
+
 def read_qrels(spec):
     from ranx import Qrels
-
-    if Path(spec).is_file():
-        qrels = {}
-        for n, line in enumerate(open(spec), 1):
-            cols = line.split()
-            if not cols:
-                continue
-            if len(cols) != 4:
-                raise UsageError(f"--qrels {spec}:{n}: expected TREC qrels (qid 0 docid grade), got {len(cols)} columns")
-            qrels.setdefault(cols[0], {})[cols[2]] = int(cols[3])
-        return Qrels(qrels)
     from .datasets import load_dataset, load_qrels
-    return Qrels(load_qrels(load_dataset(spec), spec))
+
+    if not Path(spec).is_file():
+        try:
+            return Qrels(load_qrels(load_dataset(spec), spec))
+        except UsageError as e:
+            if not str(e).startswith("unknown dataset"):
+                raise
+            spec = _pyserini_qrels_file(spec, str(e).split(":")[0])
+    qrels = {}
+    for n, line in enumerate(open(spec), 1):
+        cols = line.split()
+        if not cols:
+            continue
+        if len(cols) != 4:
+            raise UsageError(f"--qrels {spec}:{n}: expected TREC qrels (qid 0 docid grade), got {len(cols)} columns")
+        qrels.setdefault(cols[0], {})[cols[2]] = int(cols[3])
+    return Qrels(qrels)
 
 
 def _ranx_run(run_dict, qrels, name, path):
@@ -84,7 +102,8 @@ def compare(qrels, runs, metrics=("ndcg@10", "mrr@10", "recall@100"), stat_test=
 @cli("jpq-pyserini eval")
 def main(argv=None):
     p = argparse.ArgumentParser(prog="jpq-pyserini eval", description=__doc__.splitlines()[0])
-    p.add_argument("--qrels", required=True, help="ir_datasets id, local collection, or TREC qrels file")
+    p.add_argument("--qrels", required=True,
+                   help="TREC qrels file, ir_datasets id / local collection, or Pyserini qrels name")
     p.add_argument("--runs", nargs="+", required=True, help="run files (TREC or MS MARCO); the first is the baseline")
     p.add_argument("--names", nargs="+", help="names for the runs (default: file names)")
     p.add_argument("--metrics", nargs="+", default=["ndcg@10", "mrr@10", "recall@100"])
