@@ -55,7 +55,7 @@ def main():
     rows = [("flat, per-query scan", 4 * args.dim, lambda: [flat.search(Q[i:i + 1], args.k) for i in range(len(Q))])]
     rows.append(("flat, BLAS (batch)", 4 * args.dim, blas_search))
     for name, m, nbits, fast in [("PQ48x8", 48, 8, False), ("PQ96x4 fast-scan", 96, 4, True)]:
-        index = build_pq_index(X[:args.train], m, nbits)  # trained on a sample, then filled
+        index = build_pq_index(X[:args.train], m, nbits, opq=False)  # trained on a sample, then filled
         index.reset()
         index.add(X)
         if fast:

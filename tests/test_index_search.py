@@ -55,6 +55,7 @@ def test_fast_scan_dir(flat_dir, tmp_path):
             "--pq-nbits", "4", "--fast-scan")
     index, _, meta = read_index_dir(out)
     assert meta["bytes_per_doc"] == 48 and meta["fast_scan"]
+    assert meta["opq_fallback"] and not meta["opq"]  # 300 vectors < 385: the default falls back to PQ
     assert isinstance(faiss.downcast_index(index), faiss.IndexPQFastScan)
 
 
