@@ -8,7 +8,6 @@ the same TREC / MS MARCO run formats as ``jpq-pyserini search``.
 import argparse
 import hashlib
 import json
-import runpy
 import sys
 from pathlib import Path
 
@@ -16,15 +15,6 @@ from ._bootstrap import require_java
 from .datasets import doc_text, load_dataset
 from .errors import UsageError, cli
 from .fsutil import atomic_dir, atomic_file, cache_dir
-
-
-def _run_module(module, argv):
-    saved = sys.argv
-    sys.argv = [module, *argv]
-    try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
-    finally:
-        sys.argv = saved
 
 
 def lucene_index(corpus, threads=1):
@@ -40,7 +30,8 @@ def lucene_index(corpus, threads=1):
         with open(tmp / "docs" / "docs.jsonl", "w") as f:
             for doc in dataset.docs_iter():
                 f.write(json.dumps({"id": doc.doc_id, "contents": doc_text(doc)}) + "\n")
-        _run_module("pyserini.index.lucene", [
+        from .search import run_module
+        run_module("pyserini.index.lucene", [
             "--collection", "JsonCollection", "--input", str(tmp / "docs"), "--index", str(tmp / "index"),
             "--generator", "DefaultLuceneDocumentGenerator", "--threads", str(threads),
             "--storePositions", "--storeDocvectors", "--storeRaw"])
@@ -50,13 +41,13 @@ def lucene_index(corpus, threads=1):
 
 
 def run_bm25(corpus, topics, output, output_format="trec", hits=1000, k1=0.9, b=0.4, threads=1, batch_size=64):
-    from .search import topics_file, _check_topics
+    from .search import _check_topics, run_module, topics_file
 
     index = lucene_index(corpus, threads)
     converted = topics_file(topics) or topics
     _check_topics(converted, "default")
     with atomic_file(output) as tmp:
-        _run_module("pyserini.search.lucene", [
+        run_module("pyserini.search.lucene", [
             "--index", str(index), "--topics", converted, "--output", str(tmp), "--output-format", output_format,
             "--bm25", "--k1", str(k1), "--b", str(b), "--hits", str(hits),
             "--threads", str(threads), "--batch-size", str(batch_size)])

@@ -1,5 +1,6 @@
 """``jpq-pyserini VERB ...``: the console script; each verb is also ``python -m jpq_pyserini.VERB``."""
 import importlib
+import importlib.util
 import sys
 
 VERBS = {

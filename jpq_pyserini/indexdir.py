@@ -8,6 +8,13 @@ import faiss
 from .errors import UsageError
 
 FORMAT_VERSION = 1
+# written by write_index_dir for each index; never copied from one index's meta to another's
+GENERATED = ("format_version", "dim", "num_docs", "created", "tool")
+
+
+def inherited(meta, drop=()):
+    """The part of ``meta`` a derived index dir carries over."""
+    return {k: v for k, v in meta.items() if k not in GENERATED and k not in drop}
 
 
 def write_index_dir(directory, index, docids, meta):
@@ -52,6 +59,20 @@ def read_index_dir(directory, flag="--index"):
     if len(docids) != index.ntotal:
         raise UsageError(f"{flag} {directory}: docid has {len(docids)} lines but the index holds {index.ntotal} vectors")
     return index, docids, read_meta(directory)
+
+
+def index_dim(directory, flag="--index"):
+    """The dimension of an index dir, checked like ``read_index_dir`` but without loading the
+    index when meta.json says what it holds (Pyserini loads it right after)."""
+    directory = check_index_dir(directory, flag)
+    meta = read_meta(directory)
+    if "dim" not in meta or "num_docs" not in meta:
+        return read_index_dir(directory, flag)[0].d
+    with open(directory / "docid") as f:
+        count = sum(1 for _ in f)
+    if count != meta["num_docs"]:
+        raise UsageError(f"{flag} {directory}: docid has {count} lines but the index holds {meta['num_docs']} vectors")
+    return meta["dim"]
 
 
 def flat_vectors(index):

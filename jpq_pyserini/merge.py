@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import UsageError, cli
 from .fsutil import atomic_dir, check_output_dir
-from .indexdir import flat_vectors, read_index_dir, write_index_dir
+from .indexdir import flat_vectors, inherited, read_index_dir, write_index_dir
 
 
 def merge_shards(inputs, output, overwrite=False):
@@ -29,8 +29,7 @@ def merge_shards(inputs, output, overwrite=False):
     docids = [d for i in order for d in shards[i][1]]
     index = faiss.IndexFlatIP(dims.pop())
     index.add(vectors)
-    meta = {k: v for k, v in shards[order[0]][2].items()
-            if k not in ("shard_id", "shard_num", "corpus_docs", "format_version", "dim", "num_docs", "created", "tool")}
+    meta = inherited(shards[order[0]][2], drop=("shard_id", "shard_num", "corpus_docs"))
     meta["truncated_docs"] = sum(s[2].get("truncated_docs", 0) for s in shards)
     meta["encode_seconds"] = round(sum(s[2].get("encode_seconds", 0) for s in shards), 2)
     meta["merged_from"] = [str(inputs[i]) for i in order]

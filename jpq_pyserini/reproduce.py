@@ -101,20 +101,17 @@ def jpq_init(spec, m, systems):
         return choice
     if f"opq{m}" not in systems:
         return "pq"
-    from .datasets import load_dataset, load_qrels, iter_queries
     from .encoder import TextEncoder
     from .indexdir import read_index_dir
     from .codebook import PQCodebook
-    from .train import evaluate_dev
+    from .train import evaluate_dev, load_split
 
     encoder = TextEncoder(spec["encoder_recipe"]["model"])
     encoder.config.max_length = spec["encoder_recipe"].get("query_max_length", 32)
-    dev = load_dataset(spec["dev"])
-    qrels, texts = load_qrels(dev, spec["dev"]), dict(iter_queries(dev, spec["dev"]))
-    qids = sorted(q for q in qrels if q in texts)
     dev_ndcg = {}
     for name in ("pq", "opq"):
         index, docids, _ = read_index_dir(systems[f"{name}{m}"][0])
+        qids, texts, _, qrels = load_split(spec["dev"], {d: i for i, d in enumerate(docids)}, "dev")
         dev_ndcg[name] = evaluate_dev(encoder, PQCodebook.from_faiss(index), qids, texts, qrels, docids)["ndcg@10"]
     best = max(dev_ndcg, key=dev_ndcg.get)
     print(f"[reproduce] JPQ at M={m} starts from {best.upper()} (dev nDCG@10: PQ {dev_ndcg['pq']:.4f}, "

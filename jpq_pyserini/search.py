@@ -19,7 +19,7 @@ from pathlib import Path
 from ._bootstrap import require_java
 from .errors import UsageError, cli
 from .fsutil import atomic_file, cache_dir
-from .indexdir import read_index_dir
+from .indexdir import index_dim
 
 
 def topics_file(spec):
@@ -76,6 +76,16 @@ def _check_encoder_dim(encoder, dim):
         raise UsageError(f"--encoder {encoder}: produces {hidden}-dimensional vectors but the index holds {dim} dimensions")
 
 
+def run_module(module, argv):
+    """Run one of Pyserini's own command modules in this process (the JVM is already set up)."""
+    saved = sys.argv
+    sys.argv = [module, *argv]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    finally:
+        sys.argv = saved
+
+
 @contextlib.contextmanager
 def _with_jpq_choice():
     """Let Pyserini's argparse accept ``--encoder-class jpq``; its choices list is hard-coded."""
@@ -125,9 +135,7 @@ def run_pyserini_search(argv):
     if known is not None:
         index_path = Path(known.index)
         if index_path.exists() or os.sep in known.index:
-            index, _, _ = read_index_dir(index_path)
-            dim = index.d
-            del index
+            dim = index_dim(index_path)
             if known.encoder:
                 _check_encoder_dim(known.encoder, dim)
         if known.encoder and not known.encoder_class and _jpq_encoder_wanted(known.encoder):
@@ -146,12 +154,7 @@ def run_pyserini_search(argv):
             tmp = stack.enter_context(atomic_file(output))
             argv = _replace(argv, "--output", str(tmp))
         stack.enter_context(_with_jpq_choice())
-        saved = sys.argv
-        sys.argv = ["pyserini.search.faiss", *argv]
-        try:
-            runpy.run_module("pyserini.search.faiss", run_name="__main__", alter_sys=True)
-        finally:
-            sys.argv = saved
+        run_module("pyserini.search.faiss", argv)
     return output
 
 

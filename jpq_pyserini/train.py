@@ -31,7 +31,7 @@ from .datasets import iter_queries, load_dataset, load_qrels
 from .encoder import TextEncoder, resolve_device
 from .errors import UsageError, cli
 from .fsutil import atomic_dir, atomic_file, check_output_dir
-from .indexdir import flat_vectors, read_index_dir, write_index_dir
+from .indexdir import flat_vectors, inherited, read_index_dir, write_index_dir
 from .loss import RANKING_LOSSES, reconstruction_loss
 from .negatives import NegativeSampler
 
@@ -135,10 +135,7 @@ def save_checkpoint(path, encoder, scorer, optimizer, scheduler, step, best, cfg
     from safetensors.torch import save_file
 
     with atomic_dir(path, overwrite=True, flag="checkpoint") as tmp:
-        weights = {f"encoder.{k}": v.contiguous() for k, v in encoder.model.state_dict().items()}
-        if isinstance(scorer, PQCodebook):
-            weights["centroids"] = scorer.centroids.detach().contiguous()
-        save_file(weights, str(tmp / "weights.safetensors"))
+        save_file(_snapshot(encoder, scorer), str(tmp / "weights.safetensors"))
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
                     "best": best, "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                                           "python": random.getstate()}}, tmp / "state.pt")
@@ -153,10 +150,7 @@ def load_checkpoint(path, encoder, scorer, optimizer, scheduler, cfg):
     if diff:
         raise UsageError(f"--resume: checkpoint {path} was made with a different configuration "
                          f"({', '.join(f'{k}={saved.get(k)!r} vs {cfg.fingerprint().get(k)!r}' for k in diff[:3])})")
-    weights = load_file(str(path / "weights.safetensors"))
-    encoder.model.load_state_dict({k[len("encoder."):]: v for k, v in weights.items() if k.startswith("encoder.")})
-    if "centroids" in weights:
-        scorer.centroids.data.copy_(weights["centroids"])
+    _restore(encoder, scorer, load_file(str(path / "weights.safetensors")))
     state = torch.load(path / "state.pt", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
@@ -345,7 +339,7 @@ def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True, st
         with atomic_dir(out / "index", overwrite=True) as tmp:
             trained = scorer.to_faiss(index) if isinstance(scorer, PQCodebook) else index
             write_index_dir(tmp, trained, docids, {
-                **{k: v for k, v in meta.items() if k not in ("format_version", "dim", "num_docs", "created", "tool")},
+                **inherited(meta),
                 "jpq": cfg.target == "pq", "source_index": str(cfg.index), "encoder": str(out / "encoder"),
                 "train": {"best_epoch": best["epoch"], "dev_ndcg@10": best["ndcg@10"], "loss": cfg.loss,
                           "negatives": cfg.negatives, "centroid_training": train_centroids, "target": cfg.target}})
@@ -369,7 +363,8 @@ def set_dropout(model, p):
 
 
 def _snapshot(encoder, scorer):
-    state = {f"encoder.{k}": v.detach().clone() for k, v in encoder.model.state_dict().items()}
+    """Encoder weights and centroids as one flat dict (the layout of every weights file here)."""
+    state = {f"encoder.{k}": v.detach().clone().contiguous() for k, v in encoder.model.state_dict().items()}
     if isinstance(scorer, PQCodebook):
         state["centroids"] = scorer.centroids.detach().clone()
     return state
@@ -386,7 +381,7 @@ def _restore(encoder, scorer, state):
 def _write_best(path, state):
     from safetensors.torch import save_file
     with atomic_dir(path, overwrite=True, flag="checkpoint") as tmp:
-        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "weights.safetensors"))
+        save_file(state, str(tmp / "weights.safetensors"))
 
 
 def _read_best(path):
