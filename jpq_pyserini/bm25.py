@@ -15,6 +15,7 @@ from ._bootstrap import require_java
 from .datasets import doc_text, load_dataset
 from .errors import UsageError, cli
 from .fsutil import atomic_dir, atomic_file, cache_dir
+from .pyserini_bridge import readable_topics, run_module
 
 
 def lucene_index(corpus, threads=1):
@@ -30,7 +31,6 @@ def lucene_index(corpus, threads=1):
         with open(tmp / "docs" / "docs.jsonl", "w") as f:
             for doc in dataset.docs_iter():
                 f.write(json.dumps({"id": doc.doc_id, "contents": doc_text(doc)}) + "\n")
-        from .search import run_module
         run_module("pyserini.index.lucene", [
             "--collection", "JsonCollection", "--input", str(tmp / "docs"), "--index", str(tmp / "index"),
             "--generator", "DefaultLuceneDocumentGenerator", "--threads", str(threads),
@@ -41,11 +41,8 @@ def lucene_index(corpus, threads=1):
 
 
 def run_bm25(corpus, topics, output, output_format="trec", hits=1000, k1=0.9, b=0.4, threads=1, batch_size=64):
-    from .search import _check_topics, run_module, topics_file
-
     index = lucene_index(corpus, threads)
-    converted = topics_file(topics) or topics
-    _check_topics(converted, "default")
+    converted = readable_topics(topics)
     with atomic_file(output) as tmp:
         run_module("pyserini.search.lucene", [
             "--index", str(index), "--topics", converted, "--output", str(tmp), "--output-format", output_format,

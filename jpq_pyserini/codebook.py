@@ -13,6 +13,7 @@ index, so training and search agree (tests check equality with faiss's own score
 import faiss
 import numpy as np
 import torch
+from faiss.contrib.inspect_tools import get_LinearTransform_matrix, get_pq_centroids
 
 from .errors import UsageError
 
@@ -36,7 +37,7 @@ def split_index(index):
         if index.chain.size() != 1:
             raise UsageError(f"expected one OPQ transform before the PQ index, found {index.chain.size()}")
         vt = faiss.downcast_VectorTransform(index.chain.at(0))
-        rotation = faiss.vector_to_array(vt.A).reshape(vt.d_out, vt.d_in)
+        rotation, _ = get_LinearTransform_matrix(vt)
         if vt.have_bias:
             raise UsageError("the index's transform has a bias; only linear OPQ rotations are supported")
         inner = faiss.downcast_index(index.index)
@@ -61,7 +62,7 @@ class PQCodebook(torch.nn.Module):
     def from_faiss(cls, index):
         rotation, pq_index = split_index(index)
         pq = pq_index.pq
-        centroids = faiss.vector_to_array(pq.centroids).reshape(pq.M, pq.ksub, pq.dsub)
+        centroids = get_pq_centroids(pq)
         if isinstance(pq_index, faiss.IndexPQFastScan):
             # Fast-scan codes live in a SIMD block layout; the reconstructions are centroids,
             # so re-encoding them gives back each document's codes exactly.
@@ -88,10 +89,18 @@ class PQCodebook(torch.nn.Module):
         return torch.einsum("bmd,mkd->bmk", parts, self.centroids)
 
     def _gather(self, lut, codes):
-        # lut [B, M, K], codes [n, M] -> scores [B, n]
-        offsets = torch.arange(self.M, device=lut.device) * self.K
-        flat = (codes.long() + offsets).view(-1)
-        return lut.reshape(lut.shape[0], -1)[:, flat].view(lut.shape[0], codes.shape[0], self.M).sum(-1)
+        """Scores [B, n] from lookup tables [B, M, K] and codes [n, M]. Summed one sub-space
+        at a time into a [B, n] buffer, so memory stays at B x n whatever M is, and in the
+        same order for every caller: a document's score is bit-identical whichever way it
+        is computed (ranks count strictly higher scores)."""
+        out = torch.zeros(lut.shape[0], codes.shape[0], device=lut.device, dtype=lut.dtype)
+        for m in range(self.M):
+            out += lut[:, m].index_select(1, codes[:, m].long())
+        return out
+
+    def score_range(self, q, start, end):
+        """Scores [B, end - start] against the documents at rows start..end-1."""
+        return self._gather(self.lookup_tables(q), self.codes[start:end])
 
     def score(self, q, doc_rows):
         """Scores [B, n] of queries q [B, d] against the documents at rows doc_rows [n]."""
@@ -101,40 +110,27 @@ class PQCodebook(torch.nn.Module):
         """Scores [B, n] where doc_rows [B, n] holds a separate list of rows per query."""
         lut = self.lookup_tables(q)
         codes = self.codes[doc_rows].long()                            # [B, n, M]
-        idx = codes.permute(0, 2, 1)                                   # [B, M, n]
-        return torch.gather(lut, 2, idx).sum(1)
+        out = torch.zeros(doc_rows.shape, device=lut.device, dtype=lut.dtype)
+        for m in range(self.M):
+            out = out + torch.gather(lut[:, m], 1, codes[:, :, m])
+        return out
 
-    def score_all(self, q, chunk=262144):
-        """Exact ADC scores [B, N] against the whole corpus, chunked over documents."""
-        lut = self.lookup_tables(q)
-        return torch.cat([self._gather(lut, self.codes[s:s + chunk]) for s in range(0, self.ntotal, chunk)], 1)
+    def score_all(self, q):
+        """Exact ADC scores [B, N] against the whole corpus (small corpora and tests; the
+        training and evaluation paths stream with ``retrieval.search``)."""
+        return self.score_range(q, 0, self.ntotal)
 
     def reconstruct(self, doc_rows):
         """Rotated-space reconstructions [n, d] of the documents at doc_rows."""
         codes = self.codes[doc_rows].long()
         return self.centroids[torch.arange(self.M, device=codes.device), codes].reshape(len(codes), -1)
 
-    def to_faiss(self, index):
-        """A copy of ``index`` whose PQ centroids are this codebook's (codes and OPQ unchanged)."""
-        out = faiss.clone_index(index)
-        _, pq_index = split_index(out)
+    def write_into(self, index):
+        """Copy these centroids into ``index``'s PQ (codes and OPQ rotation unchanged)."""
+        _, pq_index = split_index(index)
         faiss.copy_array_to_vector(self.centroids.detach().float().cpu().numpy().ravel(), pq_index.pq.centroids)
-        return out
+        return index
 
-
-class FlatScorer(torch.nn.Module):
-    """The uncompressed document vectors behind the same scoring interface (``--target flat``)."""
-
-    def __init__(self, vectors):
-        super().__init__()
-        self.register_buffer("vectors", torch.as_tensor(vectors, dtype=torch.float32))
-
-    @property
-    def ntotal(self):
-        return self.vectors.shape[0]
-
-    def score_all(self, q, chunk=262144):
-        return torch.cat([q @ self.vectors[s:s + chunk].T for s in range(0, self.ntotal, chunk)], 1)
-
-    def score_pairs(self, q, doc_rows):
-        return torch.einsum("bd,bnd->bn", q, self.vectors[doc_rows])
+    def to_faiss(self, index):
+        """A copy of ``index`` whose PQ centroids are this codebook's."""
+        return self.write_into(faiss.clone_index(index))

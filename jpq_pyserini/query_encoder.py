@@ -9,9 +9,7 @@ from pathlib import Path
 import torch
 from pyserini.encode import QueryEncoder, query_encoder_class_map
 
-from .encoder import CONFIG_FILE, TextEncoder, resolve_device
-
-UNTRAINED_QUERY_MAX_LENGTH = 64
+from .encoder import CONFIG_FILE, QUERY_MAX_LENGTH, TextEncoder, resolve_device
 
 
 class JpqQueryEncoder(QueryEncoder):
@@ -25,8 +23,7 @@ class JpqQueryEncoder(QueryEncoder):
         if max_length is not None:
             cfg.max_length = max_length
         elif not (Path(self.encoder.path) / CONFIG_FILE).exists():
-            # A document encoder's own limit (256 for MiniLM) is a document length.
-            cfg.max_length = UNTRAINED_QUERY_MAX_LENGTH
+            cfg.max_length = QUERY_MAX_LENGTH  # not the document encoder's own (document) length
         if pooling:
             cfg.pooling = pooling
         if l2_norm is not None:

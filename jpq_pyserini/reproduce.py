@@ -13,13 +13,16 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from .encoder import QUERY_MAX_LENGTH
 from .errors import UsageError, cli
 from .fsutil import atomic_file, cache_dir
 
@@ -29,6 +32,57 @@ ABLATIONS = {"no-centroid-training": {"centroid_training": False}, "static-negat
 
 
 # ---------------------------------------------------------------- spec and recipes
+@dataclass
+class EncoderRecipe:
+    """``encoders/NAME.yaml``: the frozen document encoder, which is also JPQ's initial query encoder."""
+    name: str
+    model: str
+    doc_max_length: int = 256
+    query_max_length: int = QUERY_MAX_LENGTH
+    train: dict = field(default_factory=dict)      # TrainConfig overrides used with this encoder
+
+
+@dataclass
+class IndexRecipe:
+    """``indexes/NAME.yaml``: the corpus and document encoder every compressed index is built from."""
+    name: str
+    corpus: str
+    encoder: str                                    # an encoders/ recipe name
+    pq_nbits: int = 8
+
+
+@dataclass
+class Spec:
+    """``eval/NAME.yaml``: what to build, search and check. Each default is stated here once."""
+    name: str
+    index: str                                      # an indexes/ recipe name
+    train: str                                      # JPQ training queries + qrels
+    dev: str                                        # epoch selection and the JPQ start-point choice
+    topics: str                                     # what the tables report (never used in training)
+    qrels: str
+    pq_m: list
+    metrics: list = field(default_factory=lambda: ["ndcg@10", "mrr@10", "recall@100"])
+    hits: int = 1000
+    main_m: int = None                              # Q2 and Q3 run at this M (default: the first of pq_m)
+    methods: list = field(default_factory=lambda: ["pq", "opq"])   # untrained indexes built at every M
+    ablations: list = field(default_factory=list)   # Q3 rows, names in ABLATIONS
+    jpq_init: str = "best-on-dev"                   # pq | opq | best-on-dev: the index JPQ starts from
+    epochs: int = None                              # overrides the encoder recipe's training epochs
+    # expected[system][metric] = [score, tolerance]; the system "flat-ft-on-init{M}" names the
+    # fine-tuned-on-flat encoder on whichever index JPQ started from at that M
+    expected: dict = field(default_factory=dict)
+    quick: dict = field(default_factory=dict)       # overrides for --quick
+    index_recipe: IndexRecipe = None
+    encoder_recipe: EncoderRecipe = None
+
+    @property
+    def nbits(self):
+        return self.index_recipe.pq_nbits
+
+    def bytes_per_doc(self, m):
+        return m * self.nbits / 8
+
+
 def _yaml(path, what):
     if not Path(path).is_file():
         raise UsageError(f"{what} {path}: no such file")
@@ -41,28 +95,56 @@ def _yaml(path, what):
     return data
 
 
+def _expand(value):
+    """``${VAR:-default}`` in a spec's strings: where a collection lives differs per machine
+    (NFCorpus may not be redistributed, so a spec names where the user keeps it)."""
+    if not isinstance(value, str):
+        return value
+    return re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
+
+
+def _typed(cls, data, where):
+    data = {k: _expand(v) for k, v in data.items()}
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UsageError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})")
+    try:
+        return cls(**data)
+    except TypeError as e:
+        raise UsageError(f"{where}: {e}") from None
+
+
 def recipe(kind, name, base):
     path = base / kind / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in (base / kind).glob("*.yaml"))
         raise UsageError(f"unknown {kind[:-2]} recipe '{name}' (known in {base / kind}: {', '.join(known) or 'none'})")
-    return _yaml(path, f"{kind[:-2]} recipe")
+    cls = IndexRecipe if kind == "indexes" else EncoderRecipe
+    return _typed(cls, {"name": name, **_yaml(path, f"{kind[:-2]} recipe")}, f"{kind[:-2]} recipe {path}")
 
 
 def load_spec(path, quick=False):
-    spec = _yaml(path, "SPEC")
+    data = _yaml(path, "SPEC")
     base = Path(path).resolve().parent.parent
     if not (base / "indexes").is_dir():
         base = ROOT
     for key in ("index", "train", "dev", "topics", "qrels"):
-        if key not in spec:
+        if key not in data:
             raise UsageError(f"SPEC {path}: missing '{key}'")
-    spec["index_recipe"] = recipe("indexes", spec["index"], base)
-    spec["encoder_recipe"] = recipe("encoders", spec["index_recipe"]["encoder"], base)
     if quick:
-        spec.update(spec.get("quick") or {})
-    expected = spec.get("expected") or {}
-    for system, metrics in expected.items():
+        data = {**data, **(data.get("quick") or {})}
+    data.setdefault("name", Path(path).stem)
+    spec = _typed(Spec, data, f"SPEC {path}")
+    spec.index_recipe = recipe("indexes", spec.index, base)
+    spec.encoder_recipe = recipe("encoders", spec.index_recipe.encoder, base)
+    spec.main_m = spec.main_m or spec.pq_m[0]
+    if spec.main_m not in spec.pq_m:
+        raise UsageError(f"SPEC {path}: main_m {spec.main_m} is not in pq_m {spec.pq_m}")
+    unknown = [a for a in spec.ablations if a not in ABLATIONS]
+    if unknown:
+        raise UsageError(f"SPEC {path}: unknown ablation '{unknown[0]}' (known: {', '.join(ABLATIONS)})")
+    for system, metrics in (spec.expected or {}).items():
         for metric, value in (metrics or {}).items():
             if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
                     and value[1] >= 0):
@@ -90,29 +172,38 @@ def artifact(name, recipe_obj, build):
 
 
 # ---------------------------------------------------------------- systems
+@dataclass
+class System:
+    """One row of the tables: what Pyserini searches."""
+    name: str
+    index_dir: object = None                        # None: BM25 through Lucene
+    encoder: object = None
+    bytes_per_doc: float = None
+
+
 def jpq_init(spec, m, systems):
     """Which untrained index JPQ starts from at this M: ``jpq_init`` pq | opq | best-on-dev.
 
     best-on-dev compares PQ and OPQ with the untrained encoder on the dev split (never the
     test split): on SciFact OPQ is far better at M <= 24 and equal at M >= 48.
     """
-    choice = spec.get("jpq_init", "best-on-dev")
-    if choice in ("pq", "opq"):
-        return choice
+    if spec.jpq_init in ("pq", "opq"):
+        return spec.jpq_init
     if f"opq{m}" not in systems:
         return "pq"
     from .encoder import TextEncoder
+    from .datasets import judged_queries
     from .indexdir import read_index_dir
     from .codebook import PQCodebook
-    from .train import evaluate_dev, load_split
+    from .retrieval import evaluate_dev
 
-    encoder = TextEncoder(spec["encoder_recipe"]["model"])
-    encoder.config.max_length = spec["encoder_recipe"].get("query_max_length", 32)
+    encoder = TextEncoder(spec.encoder_recipe.model)
+    encoder.config.max_length = spec.encoder_recipe.query_max_length
     dev_ndcg = {}
     for name in ("pq", "opq"):
-        index, docids, _ = read_index_dir(systems[f"{name}{m}"][0])
-        qids, texts, _, qrels = load_split(spec["dev"], {d: i for i, d in enumerate(docids)}, "dev")
-        dev_ndcg[name] = evaluate_dev(encoder, PQCodebook.from_faiss(index), qids, texts, qrels, docids)["ndcg@10"]
+        index, docids, _ = read_index_dir(systems[f"{name}{m}"].index_dir)
+        split = judged_queries(spec.dev, {d: i for i, d in enumerate(docids)}, "dev")
+        dev_ndcg[name] = evaluate_dev(encoder, PQCodebook.from_faiss(index), split, docids)["ndcg@10"]
     best = max(dev_ndcg, key=dev_ndcg.get)
     print(f"[reproduce] JPQ at M={m} starts from {best.upper()} (dev nDCG@10: PQ {dev_ndcg['pq']:.4f}, "
           f"OPQ {dev_ndcg['opq']:.4f})", file=sys.stderr)
@@ -120,107 +211,96 @@ def jpq_init(spec, m, systems):
 
 
 def build_systems(spec, progress=False):
-    """{system name: (index dir, encoder, bytes/doc)} plus the BM25 marker, building what is missing."""
+    """({system name: System}, {M: the index JPQ started from}), building what is missing."""
     from .encode import encode_corpus
     from .index import index_flat_dir
     from .indexdir import read_meta
     from .train import TrainConfig, train_jpq
 
-    enc, idx = spec["encoder_recipe"], spec["index_recipe"]
-    model = enc["model"]
-    flat_recipe = {"corpus": idx["corpus"], "model": model, "max_length": enc.get("doc_max_length", 256)}
-    flat = artifact("flat", flat_recipe, lambda p: encode_corpus(idx["corpus"], p, model, flat_recipe["max_length"],
+    enc, corpus = spec.encoder_recipe, spec.index_recipe.corpus
+    flat_recipe = {"corpus": corpus, "model": enc.model, "max_length": enc.doc_max_length}
+    flat = artifact("flat", flat_recipe, lambda p: encode_corpus(corpus, p, enc.model, enc.doc_max_length,
                                                                  progress=progress))
-    nbits = idx.get("pq_nbits", 8)
-    flat_bytes = 4 * read_meta(flat)["dim"]
-    systems = {"bm25": ("bm25", None, None), "flat": (flat, model, flat_bytes)}
-    tr = {**enc.get("train", {}), **({"epochs": spec["epochs"]} if "epochs" in spec else {})}
+    systems = {"bm25": System("bm25"), "flat": System("flat", flat, enc.model, 4 * read_meta(flat)["dim"])}
+    tr = {**enc.train, **({"epochs": spec.epochs} if spec.epochs else {})}
 
     def trained(name, index_dir, **overrides):
-        cfg = TrainConfig(index=str(index_dir), output="", train=spec["train"], dev=spec["dev"], encoder=model,
-                          query_max_length=enc.get("query_max_length", 32), **tr, **overrides)
+        cfg = TrainConfig(index=str(index_dir), output="", train=spec.train, dev=spec.dev, encoder=enc.model,
+                          query_max_length=enc.query_max_length, **tr, **overrides)
         rec = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "output"}
-        path = artifact(name, rec, lambda p: train_jpq(dataclasses.replace(cfg, output=str(p)), progress=progress))
-        return path
+        return artifact(name, rec, lambda p: train_jpq(dataclasses.replace(cfg, output=str(p)), progress=progress))
+
+    def add_trained(name, index_dir, m, **overrides):
+        path = trained(name, index_dir, **overrides)
+        systems[name] = System(name, path / "index", path / "encoder", spec.bytes_per_doc(m))
 
     init = {}
-    for m in spec["pq_m"]:
-        for opq in [False] + ([True] if "opq" in spec.get("methods", ["opq"]) else []):
+    for m in spec.pq_m:
+        for opq in [False] + ([True] if "opq" in spec.methods else []):
             name = f"{'opq' if opq else 'pq'}{m}"
-            rec = {**flat_recipe, "m": m, "nbits": nbits, "opq": opq}
-            path = artifact(name, rec, lambda p, m=m, opq=opq: index_flat_dir(flat, p, m, nbits, opq, threads=1))
-            systems[name] = (path, model, m * nbits / 8)
+            rec = {**flat_recipe, "m": m, "nbits": spec.nbits, "opq": opq}
+            path = artifact(name, rec, lambda p, m=m, opq=opq: index_flat_dir(flat, p, m, spec.nbits, opq, threads=1))
+            systems[name] = System(name, path, enc.model, spec.bytes_per_doc(m))
         init[m] = jpq_init(spec, m, systems)
-        jpq = trained(f"jpq{m}", systems[f"{init[m]}{m}"][0])
-        systems[f"jpq{m}"] = (jpq / "index", jpq / "encoder", m * nbits / 8)
-    main = spec.get("main_m", spec["pq_m"][0])
-    systems["init"] = init
-    if main not in spec["pq_m"]:
-        raise UsageError(f"SPEC: main_m {main} is not in pq_m {spec['pq_m']}")
+        add_trained(f"jpq{m}", systems[f"{init[m]}{m}"].index_dir, m)
+    main, start = spec.main_m, systems[f"{init[spec.main_m]}{spec.main_m}"]
     flat_ft = trained("flat-ft", flat, target="flat")
-    systems["flat-ft"] = (flat, flat_ft / "encoder", flat_bytes)
+    systems["flat-ft"] = System("flat-ft", flat, flat_ft / "encoder", systems["flat"].bytes_per_doc)
     # the honest baseline searches the same untrained index that JPQ starts from
-    systems[f"flat-ft-on-{init[main]}{main}"] = (systems[f"{init[main]}{main}"][0], flat_ft / "encoder", main * nbits / 8)
-    for ab in spec.get("ablations", []):
-        if ab not in ABLATIONS:
-            raise UsageError(f"SPEC: unknown ablation '{ab}' (known: {', '.join(ABLATIONS)})")
+    name = f"flat-ft-on-{start.name}"
+    systems[name] = System(name, start.index_dir, flat_ft / "encoder", start.bytes_per_doc)
+    for ab in spec.ablations:
         extra = {"flat": str(flat)} if ab == "mse-loss" else {}
-        path = trained(f"jpq{main}-{ab}", systems[f"{init[main]}{main}"][0], **ABLATIONS[ab], **extra)
-        systems[f"jpq{main}-{ab}"] = (path / "index", path / "encoder", main * nbits / 8)
-    return systems
+        add_trained(f"jpq{main}-{ab}", start.index_dir, main, **ABLATIONS[ab], **extra)
+    return systems, init
 
 
-def run_system(name, system, spec, out_dir):
+def run_system(system, spec, out_dir):
     """Search the topics with Pyserini's searchers; returns (run file, encode ms/q, search ms/q, index MB).
 
     Latency is measured with one thread (torch and faiss), query encoding and index search
-    apart: an untrained encoder reads queries up to 64 tokens and a JPQ one up to 32, which
-    would otherwise blur the index comparison.
+    apart.
     """
     import torch
     import faiss
     from .datasets import iter_queries, load_dataset
+    from .runs import write_trec
 
-    queries = iter_queries(load_dataset(spec["topics"]), spec["topics"])
+    queries = iter_queries(load_dataset(spec.topics), spec.topics)
     qids, texts = [q for q, _ in queries], [t for _, t in queries]
-    index_dir, encoder, _ = system
-    k = spec.get("hits", 1000)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
     try:
-        if name == "bm25":
+        if system.index_dir is None:
             from pyserini.search.lucene import LuceneSearcher
             from .bm25 import lucene_index
-            lucene = lucene_index(spec["index_recipe"]["corpus"])
+            lucene = lucene_index(spec.index_recipe.corpus)
             searcher = LuceneSearcher(str(lucene))
             searcher.set_bm25(0.9, 0.4)
             size = sum(f.stat().st_size for f in lucene.rglob("*") if f.is_file())
             searcher.batch_search(texts[:8], qids[:8], k=10, threads=1)  # warm-up
             t0 = time.perf_counter()
-            results = searcher.batch_search(texts, qids, k=k, threads=1)
+            results = searcher.batch_search(texts, qids, k=spec.hits, threads=1)
             encode_ms, search_ms = 0.0, 1000 * (time.perf_counter() - t0) / len(qids)
         else:
             from pyserini.search.faiss import FaissSearcher
             from .query_encoder import JpqQueryEncoder
-            searcher = FaissSearcher(str(index_dir), JpqQueryEncoder(str(encoder)))
-            size = (Path(index_dir) / "index").stat().st_size
+            searcher = FaissSearcher(str(system.index_dir), JpqQueryEncoder(str(system.encoder)))
+            size = (Path(system.index_dir) / "index").stat().st_size
             searcher.batch_search(texts[:8], qids[:8], k=10, threads=1)  # warm-up
             t0 = time.perf_counter()
             vectors = searcher.query_encoder.encode_batch(texts)
             t1 = time.perf_counter()
-            results = searcher.batch_search(vectors, qids, k=k, threads=1)
+            results = searcher.batch_search(vectors, qids, k=spec.hits, threads=1)
             encode_ms = 1000 * (t1 - t0) / len(qids)
             search_ms = 1000 * (time.perf_counter() - t1) / len(qids)
     finally:
         torch.set_num_threads(threads)
         faiss.omp_set_num_threads(threads)
-    path = out_dir / "runs" / f"{name}.trec"
+    path = out_dir / "runs" / f"{system.name}.trec"
     with atomic_file(path) as tmp:
-        with open(tmp, "w") as f:
-            for qid in qids:
-                for rank, hit in enumerate(results[qid], 1):
-                    f.write(f"{qid} Q0 {hit.docid} {rank} {hit.score:.6f} {name}\n")
+        write_trec(tmp, {qid: results[qid] for qid in qids}, system.name)
     return path, encode_ms, search_ms, size / 2 ** 20
 
 
@@ -241,21 +321,18 @@ def plot(scores, spec, path):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
+    xs = [spec.bytes_per_doc(m) for m in spec.pq_m]
     for method, style in (("pq", "o--"), ("opq", "s--"), ("jpq", "D-")):
-        if f"{method}{spec['pq_m'][0]}" not in scores:
-            continue
-        xs = [m * spec["index_recipe"].get("pq_nbits", 8) / 8 for m in spec["pq_m"]]
-        ys = [scores[f"{method}{m}"]["ndcg@10"] for m in spec["pq_m"]]
-        ax.plot(xs, ys, style, label=method.upper())
+        if f"{method}{spec.pq_m[0]}" in scores:
+            ax.plot(xs, [scores[f"{method}{m}"]["ndcg@10"] for m in spec.pq_m], style, label=method.upper())
     for ref, style in (("flat", ":"), ("bm25", "-.")):
         ax.axhline(scores[ref]["ndcg@10"], linestyle=style, color="gray", label=f"{ref} (uncompressed)" if ref == "flat" else "BM25")
     ax.set_xscale("log")
-    ticks = [m * spec["index_recipe"].get("pq_nbits", 8) / 8 for m in spec["pq_m"]]
-    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xticks(xs, [f"{t:g}" for t in xs])
     ax.minorticks_off()
     ax.set_xlabel("bytes per document (log scale)")
     ax.set_ylabel("nDCG@10")
-    ax.set_title(f"{spec['name']}: effectiveness vs compression")
+    ax.set_title(f"{spec.name}: effectiveness vs compression")
     ax.legend(fontsize=8)
     fig.tight_layout()
     with atomic_file(path) as tmp:
@@ -263,35 +340,18 @@ def plot(scores, spec, path):
     plt.close(fig)
 
 
-def reproduce(spec_path, output, quick=False, progress=False):
-    from ranx import Qrels, Run, compare, evaluate
-    from ._bootstrap import require_java
-    from .datasets import load_dataset, load_qrels
+def tables(spec, scores, runs, info, init, qrels):
+    """The Q1, Q2 and Q3 tables (markdown) and the Q2 one alone."""
+    from ranx import compare
 
-    require_java()
-    spec = load_spec(spec_path, quick)
-    t_start = time.perf_counter()
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    systems = build_systems(spec, progress)
-    init = systems.pop("init")
-    qrels = Qrels(load_qrels(load_dataset(spec["qrels"]), spec["qrels"]))
-    metrics = spec["metrics"]
-    scores, runs, info = {}, {}, {}
-    for name, system in systems.items():
-        path, encode_ms, search_ms, mb = run_system(name, system, spec, out)
-        runs[name] = Run.from_file(str(path), kind="trec", name=name)
-        scores[name] = {k: float(v) for k, v in evaluate(qrels, runs[name], metrics, make_comparable=True).items()}
-        info[name] = {"encode ms/q": f"{encode_ms:.2f}", "search ms/q": f"{search_ms:.2f}", "index MB": f"{mb:.2f}", "bytes/doc": f"{system[2]:g}" if system[2] else "–"}
-    main = spec.get("main_m", spec["pq_m"][0])
-    dim_bytes = systems["flat"][2]
-
-    q1 = [{"system": f"{meth.upper()} M={m}" + (f" (from {init[m].upper()})" if meth == "jpq" else ""), "bytes/doc": f"{m * spec['index_recipe'].get('pq_nbits', 8) / 8:g}",
-           "compression": f"{dim_bytes / (m * spec['index_recipe'].get('pq_nbits', 8) / 8):g}x",
-           **scores[f"{meth}{m}"]} for m in spec["pq_m"] for meth in ("pq", "opq", "jpq") if f"{meth}{m}" in scores]
-    q2_names = [n for n in ["bm25", "flat", "flat-ft", f"flat-ft-on-{init[main]}{main}", f"pq{main}", f"opq{main}", f"jpq{main}"]
-                if n in scores]
+    metrics, main = spec.metrics, spec.main_m
+    flat_bytes = float(info["flat"]["bytes/doc"])
+    q1 = [{"system": f"{meth.upper()} M={m}" + (f" (from {init[m].upper()})" if meth == "jpq" else ""),
+           "bytes/doc": f"{spec.bytes_per_doc(m):g}", "compression": f"{flat_bytes / spec.bytes_per_doc(m):g}x",
+           **scores[f"{meth}{m}"]} for m in spec.pq_m for meth in ("pq", "opq", "jpq") if f"{meth}{m}" in scores]
     jpq = f"jpq{main}"
+    q2_names = [n for n in ["bm25", "flat", "flat-ft", f"flat-ft-on-{init[main]}{main}", f"pq{main}", f"opq{main}", jpq]
+                if n in scores]
     report = compare(qrels, [runs[n] for n in q2_names], metrics, stat_test="student", make_comparable=True)
     q2 = []
     for n in q2_names:
@@ -300,33 +360,76 @@ def reproduce(spec_path, output, quick=False, progress=False):
             p = report.comparisons[jpq, n][metrics[0]]["p_value"]
             row[f"JPQ vs this, p ({metrics[0]})"] = f"{p:.2g}{' *' if p < 0.05 else ''}"
         q2.append(row)
-    q3 = [{"system": n, **scores[n]} for n in [jpq] + [f"{jpq}-{a}" for a in spec.get("ablations", [])]]
-    cols = ["system"] + metrics
-    q2_text = table(q2, ["system", "bytes/doc", "index MB", "encode ms/q", "search ms/q"] + metrics + [f"JPQ vs this, p ({metrics[0]})"])
-    text = "\n\n".join([
-        f"# {spec['name']}{' (quick)' if quick else ''}",
-        f"Machine: {platform.machine()}, {platform.processor() or platform.platform()}; "
-        f"{__import__('os').cpu_count()} CPUs; took {time.perf_counter() - t_start:.0f} s "
-        f"(artifacts reused where cached); topics {spec['topics']}.",
-        "## Q1: effectiveness vs compression", table(q1, ["system", "bytes/doc", "compression"] + metrics),
-        "## Q2: against other retrieval models (latency per query, one thread, through Pyserini's searchers: "
-        "query encoding and index search apart; * p<0.05, paired t-test against JPQ)",
-        q2_text,
-        f"## Q3: ablations at M={main}", table(q3, cols)])
-    plot(scores, spec, out / "ndcg_vs_bytes.png")
-    with atomic_file(out / "report.md") as tmp:
-        tmp.write_text(text + "\n")
-    with atomic_file(out / "scores.json") as tmp:
-        tmp.write_text(json.dumps({"scores": scores, "info": info}, indent=2) + "\n")
+    q3 = [{"system": n, **scores[n]} for n in [jpq] + [f"{jpq}-{a}" for a in spec.ablations]]
+    q2_text = table(q2, ["system", "bytes/doc", "index MB", "encode ms/q", "search ms/q"] + metrics
+                    + [f"JPQ vs this, p ({metrics[0]})"])
+    return [("## Q1: effectiveness vs compression", table(q1, ["system", "bytes/doc", "compression"] + metrics)),
+            ("## Q2: against other retrieval models (latency per query, one thread, through Pyserini's searchers: "
+             "query encoding and index search apart; * p<0.05, paired t-test against JPQ)", q2_text),
+            (f"## Q3: ablations at M={main}", table(q3, ["system"] + metrics))], q2_text
+
+
+def check_expected(spec, scores, init):
+    """Every expected score outside its tolerance, as one line each."""
     failures = []
-    for system, expected in (spec.get("expected") or {}).items():
+    for system, expected in (spec.expected or {}).items():
+        for role_m in [m for m in spec.pq_m if system == f"flat-ft-on-init{m}"]:
+            system = f"flat-ft-on-{init[role_m]}{role_m}"
         for metric, (value, tol) in expected.items():
             got = scores.get(system, {}).get(metric)
             if got is None:
                 failures.append(f"{system} {metric}: not measured")
             elif abs(got - value) > tol:
                 failures.append(f"{system} {metric}: {got:.4f} outside {value:.4f} ± {tol}")
-    return text, q2_text, failures, out
+    return failures
+
+
+def training_notes(systems):
+    """One line per trained system that exported its untrained model (no dev improvement)."""
+    notes = []
+    for s in systems.values():
+        summary = Path(str(s.encoder)).parent / "train_summary.json" if s.encoder else None
+        if summary is not None and summary.exists():
+            verdict = json.loads(summary.read_text()).get("verdict", "")
+            if verdict.startswith("training did not improve"):
+                notes.append(f"- {s.name}: {verdict}")
+    return notes
+
+
+def reproduce(spec_path, output, quick=False, progress=False):
+    from ranx import Qrels, Run, evaluate
+    from ._bootstrap import require_java
+    from .datasets import load_dataset, load_qrels
+
+    require_java()
+    spec = load_spec(spec_path, quick)
+    t_start = time.perf_counter()
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    systems, init = build_systems(spec, progress)
+    qrels = Qrels(load_qrels(load_dataset(spec.qrels), spec.qrels))
+    scores, runs, info = {}, {}, {}
+    for name, system in systems.items():
+        path, encode_ms, search_ms, mb = run_system(system, spec, out)
+        runs[name] = Run.from_file(str(path), kind="trec", name=name)
+        scores[name] = {k: float(v) for k, v in evaluate(qrels, runs[name], spec.metrics, make_comparable=True).items()}
+        info[name] = {"encode ms/q": f"{encode_ms:.2f}", "search ms/q": f"{search_ms:.2f}", "index MB": f"{mb:.2f}",
+                      "bytes/doc": f"{system.bytes_per_doc:g}" if system.bytes_per_doc else "–"}
+    sections, q2_text = tables(spec, scores, runs, info, init, qrels)
+    notes = training_notes(systems)
+    text = "\n\n".join([
+        f"# {spec.name}{' (quick)' if quick else ''}",
+        f"Machine: {platform.machine()}, {platform.processor() or platform.platform()}; "
+        f"{os.cpu_count()} CPUs; took {time.perf_counter() - t_start:.0f} s "
+        f"(artifacts reused where cached); topics {spec.topics}.",
+        *[part for section in sections for part in section],
+        *(["## Training that did not help on dev", "\n".join(notes)] if notes else [])])
+    plot(scores, spec, out / "ndcg_vs_bytes.png")
+    with atomic_file(out / "report.md") as tmp:
+        tmp.write_text(text + "\n")
+    with atomic_file(out / "scores.json") as tmp:
+        tmp.write_text(json.dumps({"scores": scores, "info": info, "jpq_init": init}, indent=2) + "\n")
+    return text, q2_text, check_expected(spec, scores, init), out
 
 
 @cli("jpq-pyserini reproduce")

@@ -12,15 +12,7 @@ import sys
 
 from .errors import UsageError, cli
 from .fsutil import atomic_dir
-from .validate import validate_run
-
-
-def msmarco_lines(path, hits):
-    from .eval import read_run
-    run = read_run(path)
-    for qid, docs in run.items():
-        for rank, (did, _) in enumerate(sorted(docs.items(), key=lambda kv: -kv[1])[:hits], 1):
-            yield f"{qid}\t{did}\t{rank}\n"
+from .runs import msmarco_lines, validate_run
 
 
 def make_package(runs, topics, output, metadata, hits=100, overwrite=False):

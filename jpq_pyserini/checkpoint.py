@@ -1,0 +1,70 @@
+"""Checkpoints of a training run: weights (safetensors) plus optimizer, schedule and RNG state.
+
+One weights layout serves every file: ``encoder.<name>`` for the query encoder's tensors and
+``centroids`` for a PQ codebook's. ``checkpoints/last`` resumes a run; ``checkpoints/best``
+holds the dev-selected weights that the run exports at the end.
+"""
+import json
+import random
+
+import numpy as np
+import torch
+
+from .errors import UsageError
+from .fsutil import atomic_dir
+
+
+def snapshot(encoder, scorer):
+    """Encoder weights and centroids as one flat dict, detached copies."""
+    state = {f"encoder.{k}": v.detach().clone().contiguous() for k, v in encoder.model.state_dict().items()}
+    if getattr(scorer, "centroids", None) is not None:
+        state["centroids"] = scorer.centroids.detach().clone()
+    return state
+
+
+def restore(encoder, scorer, state):
+    if state is None:
+        return
+    encoder.model.load_state_dict({k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")})
+    if "centroids" in state:
+        scorer.centroids.data.copy_(state["centroids"])
+
+
+def write_weights(path, state):
+    from safetensors.torch import save_file
+    with atomic_dir(path, overwrite=True, flag="checkpoint") as tmp:
+        save_file(state, str(tmp / "weights.safetensors"))
+
+
+def read_weights(path):
+    from safetensors.torch import load_file
+    return load_file(str(path / "weights.safetensors"))
+
+
+def save(path, encoder, scorer, optimizer, scheduler, step, best, fingerprint):
+    from safetensors.torch import save_file
+
+    with atomic_dir(path, overwrite=True, flag="checkpoint") as tmp:
+        save_file(snapshot(encoder, scorer), str(tmp / "weights.safetensors"))
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
+                    "best": best, "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                                          "python": random.getstate()}}, tmp / "state.pt")
+        (tmp / "config.json").write_text(json.dumps(fingerprint, indent=2))
+
+
+def load(path, encoder, scorer, optimizer, scheduler, fingerprint):
+    """Restore everything ``save`` wrote; returns (step, best). Refuses a checkpoint made with a
+    different configuration, naming the first differences."""
+    saved = json.loads((path / "config.json").read_text())
+    diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
+    if diff:
+        raise UsageError(f"--resume: checkpoint {path} was made with a different configuration "
+                         f"({', '.join(f'{k}={saved.get(k)!r} vs {fingerprint.get(k)!r}' for k in diff[:3])})")
+    restore(encoder, scorer, read_weights(path))
+    state = torch.load(path / "state.pt", weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"]["torch"])
+    np.random.set_state(state["rng"]["numpy"])
+    random.setstate(state["rng"]["python"])
+    return state["step"], state["best"]

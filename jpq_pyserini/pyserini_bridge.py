@@ -1,0 +1,111 @@
+"""The bridge to Pyserini's own commands: topics they can read, their modules run in-process,
+and ``--encoder-class jpq`` added to the choices Pyserini hard-codes.
+
+Used by the ``search`` and ``bm25`` verbs (and ``reproduce`` through them).
+"""
+import argparse
+import contextlib
+import runpy
+import sys
+from pathlib import Path
+
+from .errors import UsageError
+from .fsutil import atomic_file, cache_dir
+
+
+def topics_file(spec):
+    """A Pyserini-readable topics path for ``spec``; None if Pyserini should resolve it itself
+    (a file, or a Pyserini topics name)."""
+    import ir_datasets
+    from .datasets import iter_queries, load_dataset, local_collection, register
+
+    register()
+    if Path(spec).is_file():
+        return None
+    if spec not in ir_datasets.registry and local_collection(spec) is None:
+        return None
+    queries = iter_queries(load_dataset(spec), spec)
+    name = spec.strip("/").replace("/", "__")
+    path = cache_dir("topics") / f"{name}.tsv"
+    with atomic_file(path) as tmp:
+        # Pyserini's TSV reader splits on tabs and lines: keep each query on one line.
+        tmp.write_text("".join(f"{qid}\t{' '.join(text.split())}\n" for qid, text in queries))
+    return str(path)
+
+
+def check_topics(spec, topics_format="default"):
+    """One clear line for topics Pyserini would fail on later (unknown, empty, empty queries)."""
+    from pyserini.query_iterator import TopicsFormat, get_query_iterator
+
+    if spec.endswith(".tsv") and Path(spec).is_file():  # Anserini's reader fails obscurely on these
+        rows = [line.rstrip("\n").split("\t", 1) for line in open(spec) if line.strip()]
+        empty = [r[0] for r in rows if len(r) < 2 or not r[1].strip()]
+        if empty:
+            raise UsageError(f"--topics {spec}: {len(empty)} empty queries (first: {empty[0]})")
+    try:
+        topics = get_query_iterator(spec, TopicsFormat(topics_format)).topics
+    except Exception as e:  # Pyserini raises bare ValueError/Java exceptions for unknown names
+        raise UsageError(f"--topics {spec}: unknown topics ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                         f"expected a Pyserini topics name, a .tsv file or an ir_datasets id") from None
+    if not topics:
+        raise UsageError(f"--topics {spec}: no queries")
+    empty = [qid for qid, t in topics.items() if not str(t.get("title", t.get("contents", "x")) or "").strip()]
+    if empty:
+        raise UsageError(f"--topics {spec}: {len(empty)} empty queries (first: {empty[0]})")
+
+
+def readable_topics(spec, topics_format="default"):
+    """``spec`` as Pyserini can read it, checked: an ir_datasets id or folder becomes a TSV file."""
+    converted = topics_file(spec) or spec
+    check_topics(converted, topics_format)
+    return converted
+
+
+def is_jpq_encoder(encoder):
+    """A JPQ encoder dir, or the embedded default: both want ``--encoder-class jpq``."""
+    from .encoder import CONFIG_FILE, embedded_model_path
+
+    return (Path(encoder) / CONFIG_FILE).exists() or (embedded_model_path(encoder) is not None)
+
+
+def run_module(module, argv):
+    """Run one of Pyserini's own command modules in this process (the JVM is already set up)."""
+    saved = sys.argv
+    sys.argv = [module, *argv]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    finally:
+        sys.argv = saved
+
+
+@contextlib.contextmanager
+def jpq_encoder_choice():
+    """Let Pyserini's argparse accept ``--encoder-class jpq``; its choices list is hard-coded."""
+    from . import query_encoder  # noqa: F401  registers "jpq" in Pyserini's encoder map
+
+    original = argparse._ActionsContainer.add_argument
+
+    def add_argument(self, *names, **kwargs):
+        if "--encoder-class" in names and kwargs.get("choices") and "jpq" not in kwargs["choices"]:
+            kwargs["choices"] = [*kwargs["choices"], "jpq"]
+        return original(self, *names, **kwargs)
+
+    argparse._ActionsContainer.add_argument = add_argument
+    try:
+        yield
+    finally:
+        argparse._ActionsContainer.add_argument = original
+
+
+def replace_flag(argv, flag, value):
+    """argv with ``flag``'s value set to ``value`` (added when absent)."""
+    out, found, it = [], False, iter(argv)
+    for a in it:
+        if a == flag or a.startswith(flag + "="):
+            if a == flag:
+                next(it, None)
+            out += [flag, value]
+            found = True
+        else:
+            out.append(a)
+    return out if found else out + [flag, value]

@@ -1,0 +1,100 @@
+"""Run files: reading, validating and writing TREC (6 columns) and MS MARCO (``qid<TAB>pid<TAB>rank``) runs.
+
+Used by the ``eval``, ``validate``, ``submit`` and ``reproduce`` verbs, so the format is
+defined once.
+"""
+from pathlib import Path
+
+from .errors import UsageError
+
+
+def read_run(path):
+    """{qid: {docid: score}} from a TREC or MS MARCO run file (format detected per file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--runs {path}: no such file")
+    run = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            cols = line.split()
+            if not cols:
+                continue
+            if len(cols) == 6:
+                qid, did, score = cols[0], cols[2], float(cols[4])
+            elif len(cols) == 3:
+                qid, did, score = cols[0], cols[1], -float(cols[2])  # rank 1 scores highest
+            else:
+                raise UsageError(f"--runs {path}:{n}: expected 6 columns (TREC) or 3 (MS MARCO), got {len(cols)}")
+            docs = run.setdefault(qid, {})
+            if did in docs:
+                raise UsageError(f"--runs {path}:{n}: document {did} appears twice for query {qid}")
+            docs[did] = score
+    if not run:
+        raise UsageError(f"--runs {path}: empty run")
+    return run
+
+
+def validate_run(path, qids=None, max_problems=10):
+    """(format, list of problems); an empty list means the run is valid."""
+    lines = [l.rstrip("\n") for l in open(path) if l.strip()]
+    if not lines:
+        return "unknown", [f"{path}: empty file"]
+    fmt = "msmarco" if len(lines[0].split("\t")) == 3 else "trec"
+    problems, seen, last, tags = [], {}, {}, set()
+    for n, line in enumerate(lines, 1):
+        cols = line.split("\t") if fmt == "msmarco" else line.split()
+        if len(cols) != (3 if fmt == "msmarco" else 6):
+            problems.append(f"line {n}: expected {3 if fmt == 'msmarco' else 6} columns, got {len(cols)}")
+            continue
+        qid, did = (cols[0], cols[1]) if fmt == "msmarco" else (cols[0], cols[2])
+        rank_col = cols[2] if fmt == "msmarco" else cols[3]
+        if not rank_col.isdigit():
+            problems.append(f"line {n}: rank '{rank_col}' is not a positive integer")
+            continue
+        rank = int(rank_col)
+        docs = seen.setdefault(qid, set())
+        if did in docs:
+            problems.append(f"line {n}: document {did} appears twice for query {qid}")
+        docs.add(did)
+        prev_rank, prev_score = last.get(qid, (0, None))
+        if fmt == "msmarco" and rank != prev_rank + 1:
+            problems.append(f"line {n}: query {qid} rank {rank} follows rank {prev_rank} (expected {prev_rank + 1})")
+        score = None
+        if fmt == "trec":
+            if cols[1] != "Q0":
+                problems.append(f"line {n}: second column is '{cols[1]}', expected Q0")
+            try:
+                score = float(cols[4])
+            except ValueError:
+                problems.append(f"line {n}: score '{cols[4]}' is not a number")
+            tags.add(cols[5])
+            if score is not None and prev_score is not None and score > prev_score + 1e-9 and rank > prev_rank:
+                problems.append(f"line {n}: query {qid} score rises with rank")
+        last[qid] = (rank, score)
+    if fmt == "trec" and len(tags) > 1:
+        problems.append(f"{len(tags)} run tags ({', '.join(sorted(tags)[:3])}...); a TREC run has one")
+    if qids is not None:
+        missing = sorted(set(qids) - set(seen))
+        extra = sorted(set(seen) - set(qids))
+        if missing:
+            problems.append(f"{len(missing)} queries of the topic set have no results (first: {missing[0]})")
+        if extra:
+            problems.append(f"{len(extra)} query ids are not in the topic set (first: {extra[0]})")
+    return fmt, problems[:max_problems] + ([f"... and {len(problems) - max_problems} more"] if len(problems) > max_problems else [])
+
+
+def msmarco_lines(path, hits):
+    run = read_run(path)
+    for qid, docs in run.items():
+        for rank, (did, _) in enumerate(sorted(docs.items(), key=lambda kv: -kv[1])[:hits], 1):
+            yield f"{qid}\t{did}\t{rank}\n"
+
+
+
+def write_trec(path, results, tag):
+    """Write Pyserini search results ``{qid: [hit with .docid and .score]}`` as a TREC run,
+    in Pyserini's own line format (``qid Q0 docid rank score tag``)."""
+    with open(path, "w") as f:
+        for qid, hits in results.items():
+            for rank, hit in enumerate(hits, 1):
+                f.write(f"{qid} Q0 {hit.docid} {rank} {hit.score:.6f} {tag}\n")
