@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 OUT ?= runs/scifact
 
-.PHONY: install install-dev test test-slow scifact scifact-quick bench
+.PHONY: install install-dev test test-slow scifact scifact-quick nfcorpus nfcorpus-quick bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,14 @@ scifact: install
 
 scifact-quick: install
 	HF_HUB_OFFLINE=1 $(BIN)/jpq-pyserini reproduce eval/scifact.yaml --quick --output $(OUT)-quick
+
+# The second collection (not shipped: NFCORPUS names a BEIR folder with train and dev qrels;
+# default ../shared/data/nfcorpus). Reported on its official dev split.
+nfcorpus: install
+	HF_HUB_OFFLINE=1 $(BIN)/jpq-pyserini reproduce eval/nfcorpus.yaml --output runs/nfcorpus
+
+nfcorpus-quick: install
+	HF_HUB_OFFLINE=1 $(BIN)/jpq-pyserini reproduce eval/nfcorpus.yaml --quick --output runs/nfcorpus-quick
 
 bench: install
 	$(BIN)/python benchmarks/search_speed.py

@@ -1,13 +1,15 @@
 """Training-recipe sweeps on dev splits, recorded so that every default can be traced to evidence.
 
-    python eval/sweep.py eval/sweeps/GRID.yaml [--only NAME ...]
+    python eval/sweep.py eval/sweeps/GRID.yaml [--only NAME ...] [--collect]
 
 A grid names a collection (index dir, train and dev datasets) and runs: each run is a set
 of ``TrainConfig`` overrides on top of the grid's ``base``. Each run trains into
-``$JPQ_PYSERINI_CACHE/sweeps/<grid>/<run>`` (reused when it finished before) and its
-settings and dev scores per epoch are appended to ``eval/results/sweeps/<grid>.jsonl``;
-``eval/results/sweeps/<grid>.md`` is the table (dev nDCG@10 by epoch). Model selection
-reads dev only: the test split is never touched here.
+``$JPQ_PYSERINI_CACHE/sweeps/<grid>/<run>`` (reused when it finished before); the settings
+and dev scores per epoch of every run that has started are written to
+``eval/results/sweeps/<grid>.jsonl`` and ``<grid>.md`` (the table: dev nDCG@10 by epoch).
+Model selection reads dev only: the test split is never touched here. The grids' index
+dirs are built with ``jpq-pyserini encode`` and ``jpq-pyserini index --pq-m 48 --threads 1``
+(OPQ48, the defaults) from the collection named in the grid.
 """
 import argparse
 import dataclasses
@@ -21,24 +23,33 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_one(grid_name, grid, name, overrides):
+def config(grid, name, overrides):
     from jpq_pyserini.fsutil import cache_dir
-    from jpq_pyserini.train import TrainConfig, train_jpq
+    from jpq_pyserini.train import TrainConfig
 
-    out = cache_dir("sweeps", grid_name) / name
+    out = cache_dir("sweeps", grid["name"]) / name
     settings = {**grid.get("base", {}), **overrides}
-    cfg = TrainConfig(index=os.path.expandvars(grid["index"]), output=str(out), train=grid["train"], dev=grid["dev"],
-                      **settings)
-    if not (out / "train_summary.json").exists():
-        train_jpq(cfg, overwrite=True, progress=False)
-    summary = json.loads((out / "train_summary.json").read_text())
+    return TrainConfig(index=os.path.expandvars(grid["index"]), output=str(out), train=grid["train"], dev=grid["dev"],
+                       **settings), settings
+
+
+def record(grid, name, overrides):
+    """Settings and dev scores by epoch of one run, finished or not (a run stopped by hand
+    once it had clearly collapsed is kept, marked unfinished)."""
+    cfg, settings = config(grid, name, overrides)
+    out = Path(cfg.output)
+    if not (out / "train_log.jsonl").exists():
+        return None
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
-    return {"grid": grid_name, "run": name, "settings": settings,
+    summary = json.loads((out / "train_summary.json").read_text()) if (out / "train_summary.json").exists() else None
+    best = max(log, key=lambda r: r["dev_ndcg@10"])
+    return {"grid": grid["name"], "run": name, "settings": settings, "finished": summary is not None,
             "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("output", "index")},
             "dev_ndcg@10_by_epoch": [r["dev_ndcg@10"] for r in log],
             "dev_recall@100_by_epoch": [r["dev_recall@100"] for r in log],
-            "best_epoch": summary["best"]["epoch"], "best_dev_ndcg@10": summary["best"]["ndcg@10"],
-            "seconds": summary["seconds"], "seconds_per_epoch": summary["seconds_per_epoch"]}
+            "encoder_lr_by_epoch": [r.get("encoder_lr") for r in log[1:]],
+            "best_epoch": best["epoch"], "best_dev_ndcg@10": best["dev_ndcg@10"],
+            "seconds": log[-1].get("seconds"), "epochs_run": log[-1]["epoch"]}
 
 
 def table(records):
@@ -48,8 +59,10 @@ def table(records):
     for r in records:
         by_epoch = r["dev_ndcg@10_by_epoch"] + [""] * (width - len(r["dev_ndcg@10_by_epoch"]))
         settings = ", ".join(f"{k}={v}" for k, v in r["settings"].items())
-        lines.append(f"| {r['run']} | {settings} | **{r['best_dev_ndcg@10']:.4f}** ({r['best_epoch']}) | "
-                     + " | ".join(f"{v:.4f}" if v != "" else "" for v in by_epoch) + f" | {r['seconds_per_epoch']} |")
+        per_epoch = round(r["seconds"] / r["epochs_run"], 1) if r["epochs_run"] else ""
+        name = r["run"] + ("" if r["finished"] else " (stopped by hand)")
+        lines.append(f"| {name} | {settings} | **{r['best_dev_ndcg@10']:.4f}** ({r['best_epoch']}) | "
+                     + " | ".join(f"{v:.4f}" if v != "" else "" for v in by_epoch) + f" | {per_epoch} |")
     return "\n".join(lines)
 
 
@@ -57,30 +70,30 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("grid", help="eval/sweeps/<grid>.yaml")
     p.add_argument("--only", nargs="+", help="run only these named runs")
+    p.add_argument("--collect", action="store_true", help="train nothing: rewrite the records from what has run")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     import torch
+    from jpq_pyserini.train import train_jpq
     torch.set_num_threads(args.threads)
-    grid_name = Path(args.grid).stem
-    grid = yaml.safe_load(Path(args.grid).read_text())
+    grid = {"name": Path(args.grid).stem, **yaml.safe_load(Path(args.grid).read_text())}
+    for name, overrides in grid["runs"].items():
+        if args.collect or (args.only and name not in args.only):
+            continue
+        cfg, _ = config(grid, name, overrides or {})
+        if not (Path(cfg.output) / "train_summary.json").exists():
+            train_jpq(cfg, overwrite=True, progress=False)
+        r = record(grid, name, overrides or {})
+        print(f"{name}: best dev nDCG@10 {r['best_dev_ndcg@10']:.4f} at epoch {r['best_epoch']} "
+              f"({r['dev_ndcg@10_by_epoch']})", file=sys.stderr, flush=True)
+    records = [r for name, o in grid["runs"].items() if (r := record(grid, name, o or {}))]
     results = ROOT / "eval" / "results" / "sweeps"
     results.mkdir(parents=True, exist_ok=True)
-    for name, overrides in grid["runs"].items():
-        if args.only and name not in args.only:
-            continue
-        record = run_one(grid_name, grid, name, overrides or {})
-        with open(results / f"{grid_name}.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-        print(f"{name}: best dev nDCG@10 {record['best_dev_ndcg@10']:.4f} at epoch {record['best_epoch']} "
-              f"({record['dev_ndcg@10_by_epoch']})", file=sys.stderr, flush=True)
-    latest = {}
-    for line in (results / f"{grid_name}.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        latest[r["run"]] = r
-    (results / f"{grid_name}.md").write_text(
-        f"# Sweep {grid_name}: dev nDCG@10 by epoch (epoch 0 = before training)\n\n"
+    (results / f"{grid['name']}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (results / f"{grid['name']}.md").write_text(
+        f"# Sweep {grid['name']}: dev nDCG@10 by epoch (epoch 0 = before training)\n\n"
         f"index {grid['index']}; train {grid['train']}; dev {grid['dev']}; command: "
-        f"`python eval/sweep.py {args.grid}`\n\n{table(list(latest.values()))}\n")
+        f"`python eval/sweep.py {args.grid}`\n\n{table(records)}\n")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Datasets through ir_datasets: the shipped SciFact copy, local collections, official ids.
 
-``load_dataset(spec)`` is the one entry point. ``spec`` is
+``load_dataset(name)`` is the one entry point. ``name`` is
   * an ir_datasets id: ``jpq-pyserini/scifact[/train[/dev|/fit]|/test]`` (shipped, offline)
     or any official id such as ``beir/scifact/test`` (needs the network once);
   * a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``), optionally
@@ -153,9 +153,9 @@ def _local_tsv(folder, docs_file):
     return out
 
 
-def local_collection(spec):
-    """Resolve a folder spec, with an optional trailing split; None if it is not a path."""
-    path = Path(spec)
+def local_collection(name):
+    """Resolve a folder name, with an optional trailing split; None if it is not a path."""
+    path = Path(name)
     split = ""
     while not path.is_dir():
         if path.parent == path or str(path.parent) == ".":
@@ -167,28 +167,28 @@ def local_collection(spec):
     else:
         docs_file = next((path / n for n in ("docs.tsv", "collection.tsv") if (path / n).exists()), None)
         if docs_file is None:
-            if path != Path(spec):
+            if path != Path(name):
                 return None  # a path below a plain folder: not ours, let ir_datasets judge the id
             raise UsageError(f"{path}: not a collection folder (expected corpus.jsonl for BEIR, "
                              f"or docs.tsv / collection.tsv)")
         splits = _local_tsv(path, docs_file)
     if split not in splits:
-        raise UsageError(f"{spec}: no split '{split}' in {path} (available: "
+        raise UsageError(f"{name}: no split '{split}' in {path} (available: "
                          f"{', '.join(s or '(whole folder)' for s in splits)})")
     return splits[split]
 
 
-def load_dataset(spec):
+def load_dataset(name):
     """Return an ir_datasets Dataset for an id or a local folder (see module docstring)."""
     register()
-    spec = str(spec)
-    local = local_collection(spec)
+    name = str(name)
+    local = local_collection(name)
     if local is not None:
         return local
     try:
-        return ir_datasets.load(spec)
+        return ir_datasets.load(name)
     except KeyError:
-        raise UsageError(f"unknown dataset '{spec}': expected an ir_datasets id (e.g. {NAME}/scifact/test, "
+        raise UsageError(f"unknown dataset '{name}': expected an ir_datasets id (e.g. {NAME}/scifact/test, "
                          f"beir/scifact/test), a BEIR folder, or a folder with docs.tsv") from None
 
 
@@ -198,16 +198,16 @@ def doc_text(doc):
     return f"{title} {doc.text}".strip() if title else doc.text
 
 
-def iter_queries(dataset, spec=""):
+def iter_queries(dataset, name=""):
     if not dataset.has_queries():
-        raise UsageError(f"dataset '{spec}' has no queries")
+        raise UsageError(f"dataset '{name}' has no queries")
     return [(q.query_id, q.text) for q in dataset.queries_iter()]
 
 
-def load_qrels(dataset, spec=""):
+def load_qrels(dataset, name=""):
     """{qid: {docid: grade}} for a dataset that has qrels; one clear error otherwise."""
     if not dataset.has_qrels():
-        raise UsageError(f"dataset '{spec}' has no qrels (relevance judgements); training and evaluation need them")
+        raise UsageError(f"dataset '{name}' has no qrels (relevance judgements); training and evaluation need them")
     qrels = {}
     for q in dataset.qrels_iter():
         qrels.setdefault(q.query_id, {})[q.doc_id] = int(q.relevance)
@@ -223,18 +223,18 @@ class JudgedQueries:
     qrels: dict           # qid -> {docid: grade}, as judged
 
 
-def judged_queries(spec, docid_to_row, flag):
-    """Load ``spec``'s queries and qrels against an index's ``docid -> row`` map; one clear line
+def judged_queries(name, docid_to_row, flag):
+    """Load ``name``'s queries and qrels against an index's ``docid -> row`` map; one clear line
     (naming ``flag``) when the split does not fit the index."""
-    ds = load_dataset(spec)
-    qrels = load_qrels(ds, spec)
-    texts = dict(iter_queries(ds, spec))
+    ds = load_dataset(name)
+    qrels = load_qrels(ds, name)
+    texts = dict(iter_queries(ds, name))
     missing = [(q, d) for q, rel in qrels.items() for d, g in rel.items() if g > 0 and d not in docid_to_row]
     if missing:
-        raise UsageError(f"{flag} {spec}: {len(missing)} relevant documents are not in the index "
+        raise UsageError(f"{flag} {name}: {len(missing)} relevant documents are not in the index "
                          f"(first: query {missing[0][0]}, document {missing[0][1]}); was the index built from this corpus?")
     qids = sorted(q for q in qrels if q in texts and any(g > 0 for g in qrels[q].values()))
     if not qids:
-        raise UsageError(f"{flag} {spec}: no query has both text and a relevant document")
+        raise UsageError(f"{flag} {name}: no query has both text and a relevant document")
     positives = {q: [docid_to_row[d] for d, g in qrels[q].items() if g > 0] for q in qids}
     return JudgedQueries(qids, texts, positives, qrels)

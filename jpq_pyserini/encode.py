@@ -28,21 +28,21 @@ def shard_bounds(n, shard_id, shard_num):
     return n * shard_id // shard_num, n * (shard_id + 1) // shard_num
 
 
-def read_corpus(spec, shard_id=0, shard_num=1):
+def read_corpus(corpus, shard_id=0, shard_num=1):
     """(docids, texts) of one shard; malformed files become one clear error."""
-    dataset = load_dataset(spec)
+    dataset = load_dataset(corpus)
     if not dataset.has_docs():
-        raise UsageError(f"--corpus {spec}: the dataset has no documents")
+        raise UsageError(f"--corpus {corpus}: the dataset has no documents")
     try:
         n = dataset.docs_count() or sum(1 for _ in dataset.docs_iter())
         start, end = shard_bounds(n, shard_id, shard_num)
         docs = list(itertools.islice(dataset.docs_iter(), start, end))
     except FileNotFoundError as e:
-        raise UsageError(f"--corpus {spec}: missing file {e.filename or e}") from None
+        raise UsageError(f"--corpus {corpus}: missing file {e.filename or e}") from None
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, IndexError, RuntimeError) as e:
-        raise UsageError(f"--corpus {spec}: malformed corpus file ({type(e).__name__}: {e})") from None
+        raise UsageError(f"--corpus {corpus}: malformed corpus file ({type(e).__name__}: {e})") from None
     if not docs:
-        raise UsageError(f"--corpus {spec}: no documents in shard {shard_id} of {shard_num}")
+        raise UsageError(f"--corpus {corpus}: no documents in shard {shard_id} of {shard_num}")
     return [d.doc_id for d in docs], [doc_text(d) for d in docs], n
 
 

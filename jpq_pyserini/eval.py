@@ -25,24 +25,24 @@ def _pyserini_qrels_file(name, original_error):
                          f"nor a Pyserini qrels name ({reason})") from None
 
 
-def read_qrels(spec):
+def read_qrels(source):
     from ranx import Qrels
     from .datasets import load_dataset, load_qrels
 
-    if not Path(spec).is_file():
+    if not Path(source).is_file():
         try:
-            return Qrels(load_qrels(load_dataset(spec), spec))
+            return Qrels(load_qrels(load_dataset(source), source))
         except UsageError as e:
             if not str(e).startswith("unknown dataset"):
                 raise
-            spec = _pyserini_qrels_file(spec, str(e).split(":")[0])
+            source = _pyserini_qrels_file(source, str(e).split(":")[0])
     qrels = {}
-    for n, line in enumerate(open(spec), 1):
+    for n, line in enumerate(open(source), 1):
         cols = line.split()
         if not cols:
             continue
         if len(cols) != 4:
-            raise UsageError(f"--qrels {spec}:{n}: expected TREC qrels (qid 0 docid grade), got {len(cols)} columns")
+            raise UsageError(f"--qrels {source}:{n}: expected TREC qrels (qid 0 docid grade), got {len(cols)} columns")
         qrels.setdefault(cols[0], {})[cols[2]] = int(cols[3])
     return Qrels(qrels)
 

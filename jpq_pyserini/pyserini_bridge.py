@@ -13,19 +13,19 @@ from .errors import UsageError
 from .fsutil import atomic_file, cache_dir
 
 
-def topics_file(spec):
-    """A Pyserini-readable topics path for ``spec``; None if Pyserini should resolve it itself
+def topics_file(source):
+    """A Pyserini-readable topics path for ``source``; None if Pyserini should resolve it itself
     (a file, or a Pyserini topics name)."""
     import ir_datasets
     from .datasets import iter_queries, load_dataset, local_collection, register
 
     register()
-    if Path(spec).is_file():
+    if Path(source).is_file():
         return None
-    if spec not in ir_datasets.registry and local_collection(spec) is None:
+    if source not in ir_datasets.registry and local_collection(source) is None:
         return None
-    queries = iter_queries(load_dataset(spec), spec)
-    name = spec.strip("/").replace("/", "__")
+    queries = iter_queries(load_dataset(source), source)
+    name = source.strip("/").replace("/", "__")
     path = cache_dir("topics") / f"{name}.tsv"
     with atomic_file(path) as tmp:
         # Pyserini's TSV reader splits on tabs and lines: keep each query on one line.
@@ -33,30 +33,30 @@ def topics_file(spec):
     return str(path)
 
 
-def check_topics(spec, topics_format="default"):
+def check_topics(source, topics_format="default"):
     """One clear line for topics Pyserini would fail on later (unknown, empty, empty queries)."""
     from pyserini.query_iterator import TopicsFormat, get_query_iterator
 
-    if spec.endswith(".tsv") and Path(spec).is_file():  # Anserini's reader fails obscurely on these
-        rows = [line.rstrip("\n").split("\t", 1) for line in open(spec) if line.strip()]
+    if source.endswith(".tsv") and Path(source).is_file():  # Anserini's reader fails obscurely on these
+        rows = [line.rstrip("\n").split("\t", 1) for line in open(source) if line.strip()]
         empty = [r[0] for r in rows if len(r) < 2 or not r[1].strip()]
         if empty:
-            raise UsageError(f"--topics {spec}: {len(empty)} empty queries (first: {empty[0]})")
+            raise UsageError(f"--topics {source}: {len(empty)} empty queries (first: {empty[0]})")
     try:
-        topics = get_query_iterator(spec, TopicsFormat(topics_format)).topics
+        topics = get_query_iterator(source, TopicsFormat(topics_format)).topics
     except Exception as e:  # Pyserini raises bare ValueError/Java exceptions for unknown names
-        raise UsageError(f"--topics {spec}: unknown topics ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+        raise UsageError(f"--topics {source}: unknown topics ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
                          f"expected a Pyserini topics name, a .tsv file or an ir_datasets id") from None
     if not topics:
-        raise UsageError(f"--topics {spec}: no queries")
+        raise UsageError(f"--topics {source}: no queries")
     empty = [qid for qid, t in topics.items() if not str(t.get("title", t.get("contents", "x")) or "").strip()]
     if empty:
-        raise UsageError(f"--topics {spec}: {len(empty)} empty queries (first: {empty[0]})")
+        raise UsageError(f"--topics {source}: {len(empty)} empty queries (first: {empty[0]})")
 
 
-def readable_topics(spec, topics_format="default"):
-    """``spec`` as Pyserini can read it, checked: an ir_datasets id or folder becomes a TSV file."""
-    converted = topics_file(spec) or spec
+def readable_topics(source, topics_format="default"):
+    """``source`` as Pyserini can read it, checked: an ir_datasets id or folder becomes a TSV file."""
+    converted = topics_file(source) or source
     check_topics(converted, topics_format)
     return converted
 

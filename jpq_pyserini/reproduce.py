@@ -246,9 +246,11 @@ def build_systems(spec, progress=False):
     main, start = spec.main_m, systems[f"{init[spec.main_m]}{spec.main_m}"]
     flat_ft = trained("flat-ft", flat, target="flat")
     systems["flat-ft"] = System("flat-ft", flat, flat_ft / "encoder", systems["flat"].bytes_per_doc)
-    # the honest baseline searches the same untrained index that JPQ starts from
-    name = f"flat-ft-on-{start.name}"
-    systems[name] = System(name, start.index_dir, flat_ft / "encoder", start.bytes_per_doc)
+    # the honest baseline searches the same untrained index that JPQ starts from, at every M
+    for m in spec.pq_m:
+        base = systems[f"{init[m]}{m}"]
+        name = f"flat-ft-on-{base.name}"
+        systems[name] = System(name, base.index_dir, flat_ft / "encoder", base.bytes_per_doc)
     for ab in spec.ablations:
         extra = {"flat": str(flat)} if ab == "mse-loss" else {}
         add_trained(f"jpq{main}-{ab}", start.index_dir, main, **ABLATIONS[ab], **extra)
@@ -346,9 +348,18 @@ def tables(spec, scores, runs, info, init, qrels):
 
     metrics, main = spec.metrics, spec.main_m
     flat_bytes = float(info["flat"]["bytes/doc"])
-    q1 = [{"system": f"{meth.upper()} M={m}" + (f" (from {init[m].upper()})" if meth == "jpq" else ""),
-           "bytes/doc": f"{spec.bytes_per_doc(m):g}", "compression": f"{flat_bytes / spec.bytes_per_doc(m):g}x",
-           **scores[f"{meth}{m}"]} for m in spec.pq_m for meth in ("pq", "opq", "jpq") if f"{meth}{m}" in scores]
+    q1 = []
+    for m in spec.pq_m:
+        ft = f"flat-ft-on-{init[m]}{m}"
+        for name, label in [(f"pq{m}", f"PQ M={m}"), (f"opq{m}", f"OPQ M={m}"),
+                            (ft, f"flat-fine-tuned encoder on {init[m].upper()} M={m}"),
+                            (f"jpq{m}", f"JPQ M={m} (from {init[m].upper()})")]:
+            if name in scores:
+                q1.append({"system": label, "bytes/doc": f"{spec.bytes_per_doc(m):g}",
+                           "compression": f"{flat_bytes / spec.bytes_per_doc(m):g}x", **scores[name]})
+        p = compare(qrels, [runs[f"jpq{m}"], runs[ft]], metrics[:1], stat_test="student",
+                    make_comparable=True).comparisons[f"jpq{m}", ft][metrics[0]]["p_value"]
+        q1[-1][f"JPQ vs flat-fine-tuned, p ({metrics[0]})"] = f"{p:.2g}{' *' if p < 0.05 else ''}"
     jpq = f"jpq{main}"
     q2_names = [n for n in ["bm25", "flat", "flat-ft", f"flat-ft-on-{init[main]}{main}", f"pq{main}", f"opq{main}", jpq]
                 if n in scores]
@@ -363,7 +374,9 @@ def tables(spec, scores, runs, info, init, qrels):
     q3 = [{"system": n, **scores[n]} for n in [jpq] + [f"{jpq}-{a}" for a in spec.ablations]]
     q2_text = table(q2, ["system", "bytes/doc", "index MB", "encode ms/q", "search ms/q"] + metrics
                     + [f"JPQ vs this, p ({metrics[0]})"])
-    return [("## Q1: effectiveness vs compression", table(q1, ["system", "bytes/doc", "compression"] + metrics)),
+    q1_cols = ["system", "bytes/doc", "compression"] + metrics + [f"JPQ vs flat-fine-tuned, p ({metrics[0]})"]
+    return [("## Q1: effectiveness vs compression (the flat-fine-tuned encoder searched on the index JPQ starts "
+             "from; * p<0.05, paired t-test)", table(q1, q1_cols)),
             ("## Q2: against other retrieval models (latency per query, one thread, through Pyserini's searchers: "
              "query encoding and index search apart; * p<0.05, paired t-test against JPQ)", q2_text),
             (f"## Q3: ablations at M={main}", table(q3, ["system"] + metrics))], q2_text
@@ -372,9 +385,9 @@ def tables(spec, scores, runs, info, init, qrels):
 def check_expected(spec, scores, init):
     """Every expected score outside its tolerance, as one line each."""
     failures = []
+    roles = {f"flat-ft-on-init{m}": f"flat-ft-on-{init[m]}{m}" for m in spec.pq_m}
     for system, expected in (spec.expected or {}).items():
-        for role_m in [m for m in spec.pq_m if system == f"flat-ft-on-init{m}"]:
-            system = f"flat-ft-on-{init[role_m]}{role_m}"
+        system = roles.get(system, system)
         for metric, (value, tol) in expected.items():
             got = scores.get(system, {}).get(metric)
             if got is None:

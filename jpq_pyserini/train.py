@@ -47,7 +47,7 @@ class TrainConfig:
     dev: str = "jpq-pyserini/scifact/train/dev"
     target: str = "pq"                  # pq | flat
     loss: str = "pairwise"              # pairwise | pairwise-wnorm | ce; mse: centroids fit by reconstruction
-    positives: str = "all"              # all | one (one relevant document per query per step, sampled)
+    positives: str = "all"              # all | one (one per query per step, sampled: worse on NFCorpus dev)
     negatives: str = "dynamic"          # dynamic | static | random
     neg_topk: int = 200
     lambda_cut: int = 200               # 0: no cut
@@ -59,7 +59,10 @@ class TrainConfig:
     centroid_lr: float = None           # default by M, as the paper: 5e-6 (M<=24), 2e-5 (M=32), 1e-4 (M>=48)
     weight_decay: float = 0.01
     warmup_steps: int = 23              # linear warm-up, in optimizer steps (the paper: 2,000 on MS MARCO)
-    patience: int = 0                   # stop after this many epochs without a dev improvement (0: never)
+    patience: int = 2                   # stop after this many epochs without a dev improvement (0: never)
+    backoff: float = 0.05               # after an epoch whose dev nDCG@10 falls more than backoff_margin below
+    backoff_margin: float = 0.01        # the best: back to the best weights, encoder lr times backoff (0: off)
+                                        # (2e-5 -> 1e-6, the best rate of eval/sweeps/nfcorpus-lr.yaml)
     clip: float = 1.0                   # gradient norm of the query encoder
     query_max_length: int = QUERY_MAX_LENGTH
     flat: str = None                    # flat index dir for --loss mse (default: the PQ index's source)
@@ -80,6 +83,9 @@ class TrainConfig:
             value = getattr(self, name)
             need(isinstance(value, int) and value >= 0, name.replace("_", "-"), value, "an integer >= 0")
         need(math.isfinite(self.clip) and self.clip > 0, "clip", self.clip, "a finite number > 0")
+        need(0 <= self.backoff < 1, "backoff", self.backoff, "a factor in [0, 1)")
+        need(math.isfinite(self.backoff_margin) and self.backoff_margin >= 0, "backoff-margin", self.backoff_margin,
+             "a finite number >= 0")
         for name in ("lr", "centroid_lr", "weight_decay"):
             value = getattr(self, name)
             need(value is None or (math.isfinite(value) and value >= 0), name.replace("_", "-"), value,
@@ -95,7 +101,7 @@ class TrainConfig:
 
     # Changing any of these makes a checkpoint incompatible with the run.
     def fingerprint(self):
-        skip = {"output", "device", "save_steps", "epochs"}
+        skip = {"output", "device", "save_steps"}  # epochs stays: it shapes the learning-rate schedule
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
 
@@ -204,6 +210,19 @@ def pad(rows_list, device):
     return out.to(device)
 
 
+def start_or_resume(run, resume, last, best_dir):
+    """(step, best, best weights): from the last checkpoint, or a fresh output dir at step 0."""
+    if resume:
+        step, best = checkpoint.load(last, run.encoder, run.scorer, run.optimizer, run.scheduler,
+                                     run.cfg.fingerprint())
+        return step, best, checkpoint.read_weights(best_dir) if best_dir.is_dir() else None
+    if run.rank == 0:
+        run.out.mkdir(parents=True, exist_ok=True)
+        (run.out / "train_config.json").write_text(json.dumps(dataclasses.asdict(run.cfg), indent=2) + "\n")
+        (run.out / "train_log.jsonl").write_text("")
+    return 0, None, None
+
+
 # ---------------------------------------------------------------- one training run
 @dataclass
 class Run:
@@ -296,14 +315,7 @@ def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True, st
     run = setup(cfg, resume, overwrite)
     out, rank, world, encoder, scorer = run.out, run.rank, run.world, run.encoder, run.scorer
     last, best_dir = out / "checkpoints" / "last", out / "checkpoints" / "best"
-    step, best, best_state = 0, None, None
-    if resume:
-        step, best = checkpoint.load(last, encoder, scorer, run.optimizer, run.scheduler, cfg.fingerprint())
-        best_state = checkpoint.read_weights(best_dir) if best_dir.is_dir() else None
-    elif rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
-        (out / "train_log.jsonl").write_text("")
+    step, best, best_state = start_or_resume(run, resume, last, best_dir)
 
     def end_of_epoch(epoch, record):
         """Dev metrics, best-epoch selection (epoch 0 = the untrained model), log line."""
@@ -316,6 +328,7 @@ def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True, st
             best = {**dev, "ndcg@10": dev["dev_ndcg@10"], "epoch": epoch, "start_ndcg@10": start}
             best_state = checkpoint.snapshot(encoder, scorer)
             checkpoint.write_weights(best_dir, best_state)
+        return dev["dev_ndcg@10"]
 
     def save():
         checkpoint.save(last, encoder, scorer, run.optimizer, run.scheduler, step, best, cfg.fingerprint())
@@ -351,9 +364,14 @@ def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True, st
                 save()
             if stop_after and step >= stop_after and mid_epoch:
                 return None
+        dev_ndcg = None
         if rank == 0:
-            end_of_epoch(epoch + 1, {"loss": round(loss.item(), 5), "seconds": round(timing["total"], 1),
-                                     "sample_seconds": round(timing["sample"], 1)})
+            dev_ndcg = end_of_epoch(epoch + 1, {"loss": round(loss.item(), 5), "seconds": round(timing["total"], 1),
+                                                "sample_seconds": round(timing["sample"], 1),
+                                                "encoder_lr": run.scheduler.base_lrs[0]})
+        if cfg.backoff and fell_behind(rank, world, dev_ndcg, best, cfg.backoff_margin):
+            back_off(run, best_state, cfg.backoff)
+        if rank == 0:
             save()
         if stop_after and step >= stop_after:
             return None
@@ -365,6 +383,31 @@ def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True, st
     checkpoint.restore(encoder, scorer, best_state)
     return export(cfg, out, encoder, scorer, run.index, run.docids, run.meta, best,
                   {**timing, "steps": step, "steps_per_epoch": run.steps_per_epoch})
+
+
+def fell_behind(rank, world, dev_ndcg, best, margin):
+    """Did the epoch just done fall more than ``margin`` below the best dev nDCG@10 (more than
+    epoch-to-epoch noise)? Rank 0 knows; every rank learns it."""
+    flag = torch.tensor(float(rank == 0 and best["ndcg@10"] - dev_ndcg > margin))
+    if world > 1:
+        torch.distributed.broadcast(flag, 0)
+    return bool(flag.item())
+
+
+def back_off(run, best_state, factor):
+    """``--backoff``: return to the dev-best weights, restart the optimizer's moments and go on
+    with the encoder's learning rate times ``factor``. A collection whose relevance labels pull
+    the query encoder away from what dev rewards (NFCorpus) then trains it gently, while one
+    whose dev keeps rising (SciFact) never backs off."""
+    if run.rank == 0:
+        checkpoint.restore(run.encoder, run.scorer, best_state)
+    if run.world > 1:  # only rank 0 holds the best weights
+        for p in run.params:
+            torch.distributed.broadcast(p.data, 0)
+    run.optimizer.state.clear()
+    for i, group in enumerate(run.optimizer.param_groups[:2]):  # the encoder's two groups
+        group["lr"] *= factor
+        run.scheduler.base_lrs[i] *= factor
 
 
 def early_stop(cfg, rank, world, epochs_done, best):
@@ -428,6 +471,10 @@ def build_parser():
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="linear warm-up steps")
     p.add_argument("--patience", type=int, default=d.patience, help="stop after N epochs without dev improvement")
+    p.add_argument("--backoff", type=float, default=d.backoff,
+                   help="after an epoch more than --backoff-margin below the best dev nDCG@10: back to the best "
+                        "weights, encoder lr times this (0: off)")
+    p.add_argument("--backoff-margin", type=float, default=d.backoff_margin)
     p.add_argument("--clip", type=float, default=d.clip)
     p.add_argument("--query-max-length", type=int, default=d.query_max_length)
     p.add_argument("--flat", default=None, help="flat index dir with the document vectors (--loss mse)")

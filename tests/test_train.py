@@ -135,3 +135,30 @@ def test_streaming_retrieval_equals_brute_force(pq_dir, flat_dir):
         target = torch.gather(full, 1, cand)
         expected = (full.unsqueeze(1) > (target + retrieval.RANK_TOLERANCE * target.abs().clamp(min=1)).unsqueeze(2)).sum(2) + 1
         assert torch.equal(retrieval.ranks(scorer, q, cand, chunk=37), expected)
+
+
+def test_positive_sampling():
+    """one: one relevant row per step, the same on a rerun (resume) and varying over steps."""
+    from jpq_pyserini.train import pick_positives
+    drawn = [pick_positives(list(range(10)), "one", 42, step) for step in range(20)]
+    assert all(len(d) == 1 for d in drawn) and len({d[0] for d in drawn}) > 3
+    assert drawn == [pick_positives(list(range(10)), "one", 42, step) for step in range(20)]
+    assert pick_positives([4, 5], "all", 42, 0) == [4, 5]
+
+
+def test_back_off_restores_best_weights_and_lowers_encoder_lr(pq_dir, tiny_beir, tmp_path):
+    from jpq_pyserini import checkpoint
+    from jpq_pyserini.train import back_off, setup
+    cfg = dataclasses.replace(_cfg(pq_dir, tiny_beir, tmp_path / "t"), backoff=0.25)
+    run = setup(cfg, resume=False, overwrite=False)
+    best = checkpoint.snapshot(run.encoder, run.scorer)
+    lrs = [g["lr"] for g in run.optimizer.param_groups]
+    with torch.no_grad():
+        run.scorer.centroids.add_(1.0)
+        next(run.encoder.model.parameters()).add_(1.0)
+    run.optimizer.state[run.scorer.centroids] = {"step": torch.tensor(3.0)}
+    back_off(run, best, cfg.backoff)
+    now = checkpoint.snapshot(run.encoder, run.scorer)
+    assert all(torch.equal(now[k], best[k]) for k in best)
+    assert [g["lr"] for g in run.optimizer.param_groups] == [lrs[0] * 0.25, lrs[1] * 0.25, lrs[2]]
+    assert run.scheduler.base_lrs[:2] == [cfg.lr * 0.25, cfg.lr * 0.25] and not run.optimizer.state
