@@ -12,7 +12,6 @@ dirs are built with ``jpq-pyserini encode`` and ``jpq-pyserini index --pq-m 48 -
 (OPQ48, the defaults) from the collection named in the grid.
 """
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -44,7 +43,8 @@ def record(grid, name, overrides):
     summary = json.loads((out / "train_summary.json").read_text()) if (out / "train_summary.json").exists() else None
     best = max(log, key=lambda r: r["dev_ndcg@10"])
     return {"grid": grid["name"], "run": name, "settings": settings, "finished": summary is not None,
-            "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("output", "index")},
+            "config": {k: v for k, v in json.loads((out / "train_config.json").read_text()).items()
+                       if k not in ("output", "index")},  # what actually ran
             "dev_ndcg@10_by_epoch": [r["dev_ndcg@10"] for r in log],
             "dev_recall@100_by_epoch": [r["dev_recall@100"] for r in log],
             "encoder_lr_by_epoch": [r.get("encoder_lr") for r in log[1:]],

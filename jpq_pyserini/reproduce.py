@@ -160,6 +160,7 @@ def artifact(name, recipe_obj, build):
     """Build once per recipe: ``build(path)`` must create ``path``; later calls reuse it."""
     path = cache_dir("artifacts") / f"{name}-{_key(recipe_obj)}"
     if not path.exists():
+        _remove_stale_builds(path)
         t0 = time.perf_counter()
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -169,6 +170,18 @@ def artifact(name, recipe_obj, build):
     else:
         print(f"[reproduce] reusing {name} ({path})", file=sys.stderr)
     return path
+
+
+def _remove_stale_builds(path):
+    """Temporary dirs of this artifact left by killed builds (their process is gone)."""
+    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 # ---------------------------------------------------------------- systems
