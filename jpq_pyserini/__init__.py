@@ -17,6 +17,7 @@ _LAZY = {
     "JpqQueryEncoder": "jpq_pyserini.query_encoder",
     "build_pq_index": "jpq_pyserini.index",
     "train_jpq": "jpq_pyserini.train",
+    "TrainConfig": "jpq_pyserini.train",
     "evaluate": "jpq_pyserini.eval",
     "compare": "jpq_pyserini.eval",
 }
