@@ -17,7 +17,7 @@ from .fsutil import atomic_dir
 def snapshot(encoder, scorer):
     """Encoder weights and centroids as one flat dict, detached copies."""
     state = {f"encoder.{k}": v.detach().clone().contiguous() for k, v in encoder.model.state_dict().items()}
-    if getattr(scorer, "centroids", None) is not None:
+    if scorer.centroids is not None:
         state["centroids"] = scorer.centroids.detach().clone()
     return state
 

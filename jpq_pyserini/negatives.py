@@ -24,7 +24,7 @@ class NegativeSampler:
         if mode not in ("dynamic", "static", "random"):
             raise ValueError(mode)
         self.scorer, self.mode, self.k = scorer, mode, k
-        use_faiss = scorer.ntotal > FAISS_ABOVE and getattr(scorer, "centroids", None) is not None
+        use_faiss = scorer.ntotal > FAISS_ABOVE and scorer.centroids is not None
         self.faiss_index = faiss_index if use_faiss else None
         self.static = {}
         self.generator = torch.Generator().manual_seed(seed)

@@ -17,6 +17,7 @@ RANK_TOLERANCE = 1e-6
 
 class Scorer(Protocol):
     ntotal: int                                           # number of documents (rows)
+    centroids: object                                     # trainable PQ centroids, or None
 
     def score_range(self, q, start, end):                 # [B, end - start]: rows start..end-1
         ...
