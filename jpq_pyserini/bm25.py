@@ -5,16 +5,15 @@ Indexes a dataset's documents (title + text, one JsonCollection file) with
 ``pyserini.search.lucene --bm25`` command (default k1=0.9, b=0.4) on the topics, writing
 the same TREC / MS MARCO run formats as ``jpq-pyserini search``.
 """
-import argparse
 import hashlib
 import json
 import sys
 from pathlib import Path
 
 from ._bootstrap import require_java
-from .datasets import doc_text, load_dataset
-from .errors import UsageError, cli
-from .fsutil import atomic_dir, atomic_file, cache_dir
+from .datasets import doc_text, load_dataset, reading
+from .errors import Parser, UsageError, cli, nonneg_float, positive_int, unit_float
+from .fsutil import atomic_dir, atomic_file, cache_dir, check_output_file
 from .pyserini_bridge import readable_topics, run_module
 
 
@@ -25,10 +24,12 @@ def lucene_index(corpus, threads=1):
     path = cache_dir("lucene") / f"{str(corpus).strip('/').replace('/', '__')[-60:]}-{key}"
     if (path / "index").is_dir():
         return path / "index"
-    dataset = load_dataset(corpus)
+    dataset = load_dataset(corpus, "--corpus")
+    if not dataset.has_docs():
+        raise UsageError(f"--corpus {corpus}: the dataset has no documents")
     with atomic_dir(path, overwrite=True, flag="lucene cache") as tmp:
         (tmp / "docs").mkdir()
-        with open(tmp / "docs" / "docs.jsonl", "w") as f:
+        with open(tmp / "docs" / "docs.jsonl", "w") as f, reading(corpus, "--corpus"):
             for doc in dataset.docs_iter():
                 f.write(json.dumps({"id": doc.doc_id, "contents": doc_text(doc)}) + "\n")
         run_module("pyserini.index.lucene", [
@@ -41,8 +42,10 @@ def lucene_index(corpus, threads=1):
 
 
 def run_bm25(corpus, topics, output, output_format="trec", hits=1000, k1=0.9, b=0.4, threads=1, batch_size=64):
-    index = lucene_index(corpus, threads)
+    check_output_file(output)
+    require_java()
     converted = readable_topics(topics)
+    index = lucene_index(corpus, threads)
     with atomic_file(output) as tmp:
         run_module("pyserini.search.lucene", [
             "--index", str(index), "--topics", converted, "--output", str(tmp), "--output-format", output_format,
@@ -53,16 +56,16 @@ def run_bm25(corpus, topics, output, output_format="trec", hits=1000, k1=0.9, b=
 
 @cli("jpq-pyserini bm25")
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="jpq-pyserini bm25", description=__doc__.splitlines()[0])
+    p = Parser(prog="jpq-pyserini bm25", description=__doc__.splitlines()[0])
     p.add_argument("--corpus", required=True, help="dataset whose documents are indexed")
     p.add_argument("--topics", required=True, help="ir_datasets id, local collection, Pyserini topics name or .tsv")
     p.add_argument("--output", required=True)
     p.add_argument("--output-format", choices=["trec", "msmarco"], default="trec")
-    p.add_argument("--hits", type=int, default=1000)
-    p.add_argument("--k1", type=float, default=0.9)
-    p.add_argument("--b", type=float, default=0.4)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--hits", type=positive_int, default=1000)
+    p.add_argument("--k1", type=nonneg_float, default=0.9)
+    p.add_argument("--b", type=unit_float, default=0.4)
+    p.add_argument("--threads", type=positive_int, default=1)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     args = p.parse_args(argv)
     run_bm25(args.corpus, args.topics, args.output, args.output_format, args.hits, args.k1, args.b,
              args.threads, args.batch_size)

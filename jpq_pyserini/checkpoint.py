@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .errors import UsageError
-from .fsutil import atomic_dir
+from .fsutil import atomic_dir, read_json
 
 
 def snapshot(encoder, scorer):
@@ -37,8 +37,12 @@ def write_weights(path, state):
 
 
 def read_weights(path):
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
-    return load_file(str(path / "weights.safetensors"))
+    try:
+        return load_file(str(path / "weights.safetensors"))
+    except (SafetensorError, OSError) as e:
+        raise UsageError(f"{path / 'weights.safetensors'}: unreadable weights ({str(e).splitlines()[0][:200]})") from None
 
 
 def save(path, encoder, scorer, optimizer, scheduler, step, best, fingerprint):
@@ -55,16 +59,23 @@ def save(path, encoder, scorer, optimizer, scheduler, step, best, fingerprint):
 def load(path, encoder, scorer, optimizer, scheduler, fingerprint):
     """Restore everything ``save`` wrote; returns (step, best). Refuses a checkpoint made with a
     different configuration, naming the first differences."""
-    saved = json.loads((path / "config.json").read_text())
+    saved = read_json(path / "config.json", "--resume")
     diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
     if diff:
         raise UsageError(f"--resume: checkpoint {path} was made with a different configuration "
                          f"({', '.join(f'{k}={saved.get(k)!r} vs {fingerprint.get(k)!r}' for k in diff[:3])})")
-    restore(encoder, scorer, read_weights(path))
-    state = torch.load(path / "state.pt", weights_only=False)
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["rng"]["torch"])
-    np.random.set_state(state["rng"]["numpy"])
-    random.setstate(state["rng"]["python"])
-    return state["step"], state["best"]
+    try:
+        restore(encoder, scorer, read_weights(path))
+        state = torch.load(path / "state.pt", weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        return state["step"], state["best"]
+    except UsageError:
+        raise
+    except Exception as e:  # torch.load and safetensors raise many types for a damaged file
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise UsageError(f"--resume: checkpoint {path} is damaged ({reason}); "
+                         f"rerun without --resume (with --overwrite) to start again") from None

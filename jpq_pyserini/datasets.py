@@ -10,7 +10,9 @@
 Document stores (``docs_store()``) live in the cache, never next to the source files,
 so the shipped copy and read-only folders work.
 """
+import contextlib
 import hashlib
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,18 +180,38 @@ def local_collection(name):
     return splits[split]
 
 
-def load_dataset(name):
-    """Return an ir_datasets Dataset for an id or a local folder (see module docstring)."""
+def load_dataset(name, flag=None):
+    """Return an ir_datasets Dataset for an id or a local folder (see module docstring);
+    ``flag`` names the flag in errors."""
     register()
     name = str(name)
-    local = local_collection(name)
+    try:
+        local = local_collection(name)
+    except UsageError as e:
+        raise UsageError(f"{flag} {e}" if flag else str(e)) from None
     if local is not None:
         return local
     try:
         return ir_datasets.load(name)
     except KeyError:
-        raise UsageError(f"unknown dataset '{name}': expected an ir_datasets id (e.g. {NAME}/scifact/test, "
-                         f"beir/scifact/test), a BEIR folder, or a folder with docs.tsv") from None
+        raise UsageError(f"{flag + ' ' if flag else ''}{name}: unknown dataset: expected an ir_datasets id (e.g. "
+                         f"{NAME}/scifact/test, beir/scifact/test), a BEIR folder, or a folder with docs.tsv") from None
+
+
+@contextlib.contextmanager
+def reading(name, flag):
+    """Turn the ways a collection's files can be broken (missing, truncated, not UTF-8, not
+    JSON, wrong columns) into one line naming the flag and the dataset."""
+    try:
+        yield
+    except FileNotFoundError as e:
+        raise UsageError(f"{flag} {name}: missing file {e.filename or e}") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{flag} {name}: a file is not UTF-8 text (byte {e.object[e.start]:#04x} "
+                         f"at offset {e.start})") from None
+    except (json.JSONDecodeError, KeyError, TypeError, IndexError, ValueError, RuntimeError, EOFError) as e:
+        reason = str(e).splitlines()[0] if str(e) else ""
+        raise UsageError(f"{flag} {name}: malformed file ({type(e).__name__}{': ' + reason if reason else ''})") from None
 
 
 def doc_text(doc):
@@ -198,19 +220,22 @@ def doc_text(doc):
     return f"{title} {doc.text}".strip() if title else doc.text
 
 
-def iter_queries(dataset, name=""):
+def iter_queries(dataset, name="", flag="--topics"):
     if not dataset.has_queries():
-        raise UsageError(f"dataset '{name}' has no queries")
-    return [(q.query_id, q.text) for q in dataset.queries_iter()]
+        raise UsageError(f"{flag} {name}: the dataset has no queries")
+    with reading(name, flag):
+        return [(q.query_id, q.text) for q in dataset.queries_iter()]
 
 
-def load_qrels(dataset, name=""):
+def load_qrels(dataset, name="", flag="--qrels"):
     """{qid: {docid: grade}} for a dataset that has qrels; one clear error otherwise."""
     if not dataset.has_qrels():
-        raise UsageError(f"dataset '{name}' has no qrels (relevance judgements); training and evaluation need them")
+        raise UsageError(f"{flag} {name}: the dataset has no qrels (relevance judgements); "
+                         f"training and evaluation need them")
     qrels = {}
-    for q in dataset.qrels_iter():
-        qrels.setdefault(q.query_id, {})[q.doc_id] = int(q.relevance)
+    with reading(name, flag):
+        for q in dataset.qrels_iter():
+            qrels.setdefault(q.query_id, {})[q.doc_id] = int(q.relevance)
     return qrels
 
 
@@ -226,9 +251,9 @@ class JudgedQueries:
 def judged_queries(name, docid_to_row, flag):
     """Load ``name``'s queries and qrels against an index's ``docid -> row`` map; one clear line
     (naming ``flag``) when the split does not fit the index."""
-    ds = load_dataset(name)
-    qrels = load_qrels(ds, name)
-    texts = dict(iter_queries(ds, name))
+    ds = load_dataset(name, flag)
+    qrels = load_qrels(ds, name, flag)
+    texts = dict(iter_queries(ds, name, flag))
     missing = [(q, d) for q, rel in qrels.items() for d, g in rel.items() if g > 0 and d not in docid_to_row]
     if missing:
         raise UsageError(f"{flag} {name}: {len(missing)} relevant documents are not in the index "

@@ -5,19 +5,17 @@ Mirrors ``pyserini.encode`` (``--corpus --encoder --output --max-length --batch-
 Pyserini's FaissSearcher loads. Shards are contiguous slices of the corpus in its order;
 ``jpq-pyserini merge`` joins them.
 """
-import argparse
 import itertools
-import json
 import sys
 import time
 
 import faiss
 
-from .datasets import doc_text, load_dataset
+from .datasets import doc_text, load_dataset, reading
 from .encoder import DEFAULT_ENCODER, TextEncoder, resolve_device
-from .errors import UsageError, cli
+from .errors import Parser, UsageError, cli, nonneg_int, positive_int
 from .fsutil import atomic_dir, check_output_dir
-from .indexdir import write_index_dir
+from .indexdir import check_unique, write_index_dir
 
 
 def shard_bounds(n, shard_id, shard_num):
@@ -30,28 +28,25 @@ def shard_bounds(n, shard_id, shard_num):
 
 def read_corpus(corpus, shard_id=0, shard_num=1):
     """(docids, texts) of one shard; malformed files become one clear error."""
-    dataset = load_dataset(corpus)
+    dataset = load_dataset(corpus, "--corpus")
     if not dataset.has_docs():
         raise UsageError(f"--corpus {corpus}: the dataset has no documents")
-    try:
-        n = dataset.docs_count() or sum(1 for _ in dataset.docs_iter())
-        start, end = shard_bounds(n, shard_id, shard_num)
+    with reading(corpus, "--corpus"):
+        ids = [d.doc_id for d in dataset.docs_iter()]
+        check_unique(ids, f"--corpus {corpus}")
+        start, end = shard_bounds(len(ids), shard_id, shard_num)
         docs = list(itertools.islice(dataset.docs_iter(), start, end))
-    except FileNotFoundError as e:
-        raise UsageError(f"--corpus {corpus}: missing file {e.filename or e}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, IndexError, RuntimeError) as e:
-        raise UsageError(f"--corpus {corpus}: malformed corpus file ({type(e).__name__}: {e})") from None
     if not docs:
         raise UsageError(f"--corpus {corpus}: no documents in shard {shard_id} of {shard_num}")
-    return [d.doc_id for d in docs], [doc_text(d) for d in docs], n
+    return [d.doc_id for d in docs], [doc_text(d) for d in docs], len(ids)
 
 
 def encode_corpus(corpus, output, encoder=DEFAULT_ENCODER, max_length=256, batch_size=64, device=None,
                   shard_id=0, shard_num=1, overwrite=False, progress=True):
     check_output_dir(output, overwrite)
     device = resolve_device(device)
-    enc = TextEncoder(encoder, device)
     docids, texts, total = read_corpus(corpus, shard_id, shard_num)
+    enc = TextEncoder(encoder, device)
     t0 = time.perf_counter()
     vectors = enc.encode(texts, batch_size=batch_size, max_length=max_length, progress=progress)
     seconds = time.perf_counter() - t0
@@ -69,15 +64,15 @@ def encode_corpus(corpus, output, encoder=DEFAULT_ENCODER, max_length=256, batch
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="jpq-pyserini encode", description=__doc__.splitlines()[0])
+    p = Parser(prog="jpq-pyserini encode", description=__doc__.splitlines()[0])
     p.add_argument("--corpus", required=True, help="ir_datasets id or local collection folder")
     p.add_argument("--encoder", default=DEFAULT_ENCODER, help="Hugging Face model directory or the embedded default")
     p.add_argument("--output", required=True, help="flat index dir to write")
-    p.add_argument("--max-length", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-length", type=positive_int, default=256)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
-    p.add_argument("--shard-id", type=int, default=0)
-    p.add_argument("--shard-num", type=int, default=1)
+    p.add_argument("--shard-id", type=nonneg_int, default=0)
+    p.add_argument("--shard-num", type=positive_int, default=1)
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
     return p
 

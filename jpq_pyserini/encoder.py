@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from .errors import UsageError
+from .fsutil import read_json
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 # The one query length (tokens) of every query encoder here, trained or not: the paper's 32.
@@ -42,9 +43,34 @@ def resolve_model(name, flag="--encoder"):
         if not (path / "config.json").exists() or not any((path / w).exists() for w in _WEIGHTS):
             raise UsageError(f"{flag} {name}: not a Hugging Face model directory "
                              f"(expected config.json and model.safetensors or pytorch_model.bin)")
+        _check_weights(path / "model.safetensors", flag, name)
         return str(path)
     raise UsageError(f"{flag} {name}: no such model directory (offline: pass a local Hugging Face "
                      f"directory, or {DEFAULT_ENCODER} for the embedded default)")
+
+
+def _check_weights(path, flag, name):
+    """A truncated safetensors file fails on its header, which is cheap to read: say so here
+    rather than deep inside whichever library loads the model (Pyserini's, for search)."""
+    if not path.exists():
+        return
+    from safetensors import SafetensorError, safe_open
+    try:
+        with safe_open(str(path), "pt"):
+            pass
+    except (SafetensorError, OSError) as e:
+        raise UsageError(f"{flag} {name}: {path.name} is damaged or truncated ({str(e).splitlines()[0][:120]})") from None
+
+
+def model_dim(name, flag="--encoder"):
+    """The vector size of a model, from its config alone (no weights loaded)."""
+    from transformers import AutoConfig
+
+    path = resolve_model(name, flag)
+    try:
+        return AutoConfig.from_pretrained(path).hidden_size
+    except (OSError, ValueError, AttributeError) as e:
+        raise UsageError(f"{flag} {name}: unreadable model config ({str(e).strip().splitlines()[0][:200]})") from None
 
 
 @dataclass
@@ -60,19 +86,19 @@ class EncoderConfig:
         model_dir = Path(model_dir)
         own = model_dir / CONFIG_FILE
         if own.exists():
-            data = json.loads(own.read_text())
+            data = read_json(own, "--encoder")
             return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
         cfg = cls()
         pooling = model_dir / "1_Pooling" / "config.json"
         if pooling.exists():
-            p = json.loads(pooling.read_text())
+            p = read_json(pooling, "--encoder")
             cfg.pooling = "mean" if p.get("pooling_mode_mean_tokens") else "cls"
         modules = model_dir / "modules.json"
         if modules.exists():
-            cfg.normalize = any(m.get("type", "").endswith("Normalize") for m in json.loads(modules.read_text()))
+            cfg.normalize = any(m.get("type", "").endswith("Normalize") for m in read_json(modules, "--encoder"))
         st = model_dir / "sentence_bert_config.json"
         if st.exists():
-            cfg.max_length = json.loads(st.read_text()).get("max_seq_length", cfg.max_length)
+            cfg.max_length = read_json(st, "--encoder").get("max_seq_length", cfg.max_length)
         return cfg
 
 
@@ -92,8 +118,12 @@ class TextEncoder(torch.nn.Module):
         self.source = name
         self.path = resolve_model(name, flag)
         self.config = config or EncoderConfig.detect(self.path)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        self.model = AutoModel.from_pretrained(self.path).to(device)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+            self.model = AutoModel.from_pretrained(self.path).to(device)
+        except Exception as e:  # truncated or damaged files: transformers and safetensors raise many types
+            reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise UsageError(f"{flag} {name}: cannot load the model ({reason})") from None
         self.model.eval()
 
     @property

@@ -4,11 +4,11 @@ Runs may be TREC (6 columns) or MS MARCO (``qid<TAB>pid<TAB>rank``, converted to
 that preserve the rank order); qrels an ir_datasets id / local collection or a TREC qrels
 file. ``--stat-test`` compares every run with the first (ranx's ``compare``).
 """
-import argparse
 import sys
 from pathlib import Path
 
-from .errors import UsageError, cli
+from .errors import Parser, UsageError, cli
+from .fsutil import atomic_file, check_output_file, read_text
 from .runs import read_run
 
 
@@ -25,25 +25,31 @@ def _pyserini_qrels_file(name, original_error):
                          f"nor a Pyserini qrels name ({reason})") from None
 
 
-def read_qrels(source):
+def read_qrels(source, flag="--qrels"):
     from ranx import Qrels
     from .datasets import load_dataset, load_qrels
 
     if not Path(source).is_file():
         try:
-            return Qrels(load_qrels(load_dataset(source), source))
+            return Qrels(load_qrels(load_dataset(source, flag), source, flag))
         except UsageError as e:
-            if not str(e).startswith("unknown dataset"):
+            if ": unknown dataset" not in str(e):
                 raise
-            source = _pyserini_qrels_file(source, str(e).split(":")[0])
+            source = _pyserini_qrels_file(source, "not an ir_datasets id or folder")
     qrels = {}
-    for n, line in enumerate(open(source), 1):
+    for n, line in enumerate(read_text(source, flag).splitlines(), 1):
         cols = line.split()
         if not cols:
             continue
         if len(cols) != 4:
-            raise UsageError(f"--qrels {source}:{n}: expected TREC qrels (qid 0 docid grade), got {len(cols)} columns")
-        qrels.setdefault(cols[0], {})[cols[2]] = int(cols[3])
+            raise UsageError(f"{flag} {source}:{n}: expected TREC qrels (qid 0 docid grade), got {len(cols)} columns")
+        try:
+            grade = int(cols[3])
+        except ValueError:
+            raise UsageError(f"{flag} {source}:{n}: grade '{cols[3]}' is not a whole number") from None
+        qrels.setdefault(cols[0], {})[cols[2]] = grade
+    if not qrels:
+        raise UsageError(f"{flag} {source}: no judgements")
     return Qrels(qrels)
 
 
@@ -69,6 +75,19 @@ def evaluate(qrels, run, metrics=("ndcg@10", "mrr@10", "recall@100")):
     return result if isinstance(result, dict) else {metrics[0]: result}
 
 
+def check_metrics(metrics, flag="--metrics"):
+    """Ask ranx itself, on a one-query run, whether it knows every metric name."""
+    from ranx import Qrels, Run, evaluate as ranx_evaluate
+
+    for metric in metrics:
+        try:
+            ranx_evaluate(Qrels({"q": {"d": 1}}), Run({"q": {"d": 1.0}}), [metric])
+        except (ValueError, KeyError, AssertionError, TypeError) as e:
+            raise UsageError(f"{flag} {metric}: not a ranx metric ({str(e).splitlines()[0] if str(e) else 'invalid'}); "
+                             f"e.g. ndcg@10, mrr@10, recall@100, map") from None
+    return list(metrics)
+
+
 def compare(qrels, runs, metrics=("ndcg@10", "mrr@10", "recall@100"), stat_test="student", max_p=0.05):
     from ranx import compare as ranx_compare
     return ranx_compare(qrels, runs, list(metrics), stat_test=stat_test, max_p=max_p, make_comparable=True)
@@ -76,7 +95,7 @@ def compare(qrels, runs, metrics=("ndcg@10", "mrr@10", "recall@100"), stat_test=
 
 @cli("jpq-pyserini eval")
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="jpq-pyserini eval", description=__doc__.splitlines()[0])
+    p = Parser(prog="jpq-pyserini eval", description=__doc__.splitlines()[0])
     p.add_argument("--qrels", required=True,
                    help="TREC qrels file, ir_datasets id / local collection, or Pyserini qrels name")
     p.add_argument("--runs", nargs="+", required=True, help="run files (TREC or MS MARCO); the first is the baseline")
@@ -90,6 +109,9 @@ def main(argv=None):
     names = args.names or [Path(r).name for r in args.runs]
     if len(names) != len(args.runs):
         raise UsageError(f"--names: {len(names)} names for {len(args.runs)} runs")
+    check_metrics(args.metrics)
+    if args.output:
+        check_output_file(args.output)
     qrels = read_qrels(args.qrels)
     runs = [_ranx_run(read_run(path), qrels, name, path) for name, path in zip(names, args.runs)]
     for run, path in zip(runs, args.runs):
@@ -115,7 +137,8 @@ def main(argv=None):
                 for qid, v in r.scores[m].items():
                     print(f"{r.name}\t{m}\t{qid}\t{v:.4f}")
     if args.output:
-        Path(args.output).write_text(table + "\n")
+        with atomic_file(args.output) as tmp:
+            tmp.write_text(table + "\n")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,22 @@
-"""Cache location and atomic writes: a failed command never leaves a half-written artifact."""
+"""Cache location, checks on outputs, and atomic writes: a failed or killed command never
+leaves a half-written artifact under its real name, and its temporary leftovers are removed
+the next time this tool writes beside them."""
 import contextlib
+import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import UsageError
+
+# Temporary entries are ``.NAME.tmp-PID-XXXX`` (being written) and ``.NAME.old-PID`` (the
+# previous NAME during a replace). One of a process that is gone and older than this is a
+# leftover of a kill; a live process's entries are never touched.
+STALE_SECONDS = 600
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)(-.*)?$")
 
 
 def cache_dir(*parts) -> Path:
@@ -21,13 +32,110 @@ def _umask():
     return mask
 
 
-def check_output_dir(output, overwrite=False, flag="--output"):
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove(path):
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def recover(path):
+    """Undo a replace that a kill cut between its two renames: ``path`` is missing, its previous
+    version sits at ``.NAME.old-PID`` and the complete new one at ``.NAME.tmp-PID-*`` (the old
+    name is taken only once the new one is complete). The new one wins."""
+    path = Path(path)
+    if path.exists() or not path.parent.is_dir():
+        return
+    for old in path.parent.glob(f".{path.name}.old-*"):
+        pid = _TEMP.match(old.name)["pid"]
+        if _alive(int(pid)) and int(pid) != os.getpid():
+            continue
+        new = sorted(path.parent.glob(f".{path.name}.tmp-{pid}-*"), key=lambda p: p.stat().st_mtime)
+        os.replace(new[-1] if new else old, path)
+        if new:
+            _remove(old)
+        return
+
+
+def clean_stale(parent, now=None):
+    """Remove this tool's temporary entries in ``parent`` left by killed processes (by name
+    pattern and age, never anything else), after recovering any interrupted replace."""
+    parent = Path(parent)
+    if not parent.is_dir():
+        return
+    now = time.time() if now is None else now
+
+    def leftovers():
+        for entry in list(parent.iterdir()):
+            m = _TEMP.match(entry.name)
+            if m and not _alive(int(m["pid"])):
+                yield entry, m
+
+    for entry, m in leftovers():
+        if m["kind"] == "old":
+            with contextlib.suppress(OSError):
+                recover(parent / m["name"])
+    for entry, _ in leftovers():
+        with contextlib.suppress(OSError):
+            if now - entry.lstat().st_mtime > STALE_SECONDS:
+                _remove(entry)
+
+
+def check_writable(path, flag):
+    """``path`` can be created: its nearest existing ancestor is a writable directory."""
+    path = Path(path).absolute()
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path}: {parent} is not a directory")
+    try:  # a real probe: permission bits say nothing for root, or on read-only mounts
+        fd, probe = tempfile.mkstemp(prefix=f".write-probe.tmp-{os.getpid()}-", dir=parent)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise UsageError(f"{flag} {path}: cannot write in {parent} ({e.strerror or e})") from None
+
+
+def check_output_file(path, flag="--output"):
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory; expected a file path")
+    check_writable(path, flag)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{flag} {path}: cannot replace it (permission denied)")
+    return path
+
+
+def check_output_dir(output, overwrite=False, flag="--output", inputs=()):
+    """A directory ``output`` may be written (absent, empty, or replaced with ``overwrite``),
+    and neither is nor holds nor lies inside one of ``inputs`` ((flag, path) pairs)."""
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise UsageError(f"{flag} {output}: exists and is not a directory")
     if output.is_dir() and any(output.iterdir()) and not overwrite:
         raise UsageError(f"{flag} {output}: directory exists and is not empty (pass --overwrite to replace it)")
+    for in_flag, source in inputs:
+        if source and Path(source).exists():
+            src, out = Path(source).resolve(), output.resolve()
+            if out == src or src in out.parents or out in src.parents:
+                raise UsageError(f"{flag} {output}: overlaps {in_flag} {source}; write the output elsewhere")
+    check_writable(output, flag)
     return output
+
+
+def _temp_prefix(path):
+    return f".{path.name}.tmp-{os.getpid()}-"
 
 
 @contextlib.contextmanager
@@ -35,28 +143,37 @@ def atomic_dir(output, overwrite=False, flag="--output"):
     """Yield a temporary sibling directory; on success it replaces ``output`` in one rename."""
     output = check_output_dir(output, overwrite, flag)
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
+    clean_stale(output.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(output), dir=output.parent))
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the result should not be
+    replace_dir(tmp, output)
+
+
+def replace_dir(new, output):
+    """Put the complete directory ``new`` at ``output``; a kill at any point leaves either
+    version whole (``recover`` finishes the job)."""
     if output.exists():
         old = output.with_name(f".{output.name}.old-{os.getpid()}")
+        _remove(old)
         os.replace(output, old)
-        os.replace(tmp, output)
+        os.replace(new, output)
         shutil.rmtree(old, ignore_errors=True)
     else:
-        os.replace(tmp, output)
+        os.replace(new, output)
 
 
 @contextlib.contextmanager
-def atomic_file(path):
+def atomic_file(path, flag="--output"):
     """Yield a temporary path next to ``path``; it becomes ``path`` only if the block succeeds."""
-    path = Path(path)
+    path = check_output_file(path, flag)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    clean_stale(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -65,3 +182,39 @@ def atomic_file(path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def temp_dir_for(path):
+    """A fresh temporary sibling of ``path`` (for work that ends with ``replace_dir``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(path.parent)
+    return Path(tempfile.mkdtemp(prefix=_temp_prefix(path), dir=path.parent))
+
+
+def read_text(path, flag):
+    """A text file's contents; unreadable or non-UTF-8 bytes become one line naming the file
+    and the line."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{flag} {path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{flag} {path}: is a directory; expected a file") from None
+    except OSError as e:
+        raise UsageError(f"{flag} {path}: cannot read it ({e.strerror})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise UsageError(f"{flag} {path}:{line}: not UTF-8 text (byte {data[e.start]:#04x})") from None
+
+
+def read_json(path, flag):
+    """A JSON file's value; a syntax error names the file, line and column."""
+    text = read_text(path, flag)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{flag} {path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})") from None

@@ -19,7 +19,7 @@ import time
 
 import faiss
 
-from .errors import UsageError, cli
+from .errors import Parser, UsageError, cli, positive_int
 from .fsutil import atomic_dir, check_output_dir
 from .indexdir import flat_vectors, read_index_dir, write_index_dir
 
@@ -51,6 +51,9 @@ def new_pq_index(dim, m, nbits, opq=True, seed=1234):
 def build_pq_index(vectors, m, nbits=8, opq=True, fast_scan=False, seed=1234):
     """A trained, filled faiss index over ``vectors`` (float32 [n, d])."""
     check_pq_shape(vectors.shape[1], m, nbits)
+    if len(vectors) < 2 ** nbits:
+        raise UsageError(f"--input: {len(vectors)} documents, fewer than the {2 ** nbits} centroids per sub-space "
+                         f"of --pq-nbits {nbits}; use --pq-nbits 4 (16 centroids) or more documents")
     if fast_scan and nbits != 4:
         raise UsageError(f"--fast-scan needs --pq-nbits 4 (got {nbits}): faiss fast-scan packs 4-bit codes")
     need = opq_minimum(vectors.shape[1], nbits)
@@ -86,9 +89,9 @@ def opq_minimum(dim, nbits):
 
 def index_flat_dir(input_dir, output, m, nbits=8, opq=None, fast_scan=False, overwrite=False, threads=None, seed=1234):
     """``opq=None``: OPQ when there are enough vectors to train it, else plain PQ."""
-    check_output_dir(output, overwrite)
+    check_output_dir(output, overwrite, inputs=[("--input", input_dir)])
     flat, docids, source_meta = read_index_dir(input_dir, "--input")
-    vectors = flat_vectors(flat)
+    vectors = flat_vectors(flat, f"--input {input_dir}")
     check_pq_shape(vectors.shape[1], m, nbits)
     fallback = opq is None and len(vectors) < opq_minimum(vectors.shape[1], nbits)
     opq = (not fallback) if opq is None else opq
@@ -104,15 +107,15 @@ def index_flat_dir(input_dir, output, m, nbits=8, opq=None, fast_scan=False, ove
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="jpq-pyserini index", description=__doc__.splitlines()[0])
+    p = Parser(prog="jpq-pyserini index", description=__doc__.splitlines()[0])
     p.add_argument("--input", required=True, help="flat index dir (from jpq-pyserini encode)")
     p.add_argument("--output", required=True, help="PQ index dir to write")
-    p.add_argument("--pq-m", type=int, default=48, help="sub-vectors per document (must divide the dimension)")
+    p.add_argument("--pq-m", type=positive_int, default=48, help="sub-vectors per document (must divide the dimension)")
     p.add_argument("--pq-nbits", type=int, default=8, help="bits per sub-code: 8 (256 centroids) or 4")
     p.add_argument("--opq", action=argparse.BooleanOptionalAction, default=None,
                    help="learn an OPQ rotation first (default: yes, when the corpus has enough vectors)")
     p.add_argument("--fast-scan", action="store_true", help="write a SIMD fast-scan index (needs --pq-nbits 4)")
-    p.add_argument("--threads", type=int, default=None, help="faiss OpenMP threads for training")
+    p.add_argument("--threads", type=positive_int, default=None, help="faiss OpenMP threads for training")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--overwrite", action="store_true")
     return p

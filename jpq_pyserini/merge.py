@@ -3,19 +3,18 @@
 Mirrors ``pyserini.index.merge_faiss_indexes``; shards are concatenated in shard-id order,
 which restores the corpus order of a single pass.
 """
-import argparse
 import sys
 
 import faiss
 import numpy as np
 
-from .errors import UsageError, cli
+from .errors import Parser, UsageError, cli
 from .fsutil import atomic_dir, check_output_dir
-from .indexdir import flat_vectors, inherited, read_index_dir, write_index_dir
+from .indexdir import check_unique, flat_vectors, inherited, read_index_dir, write_index_dir
 
 
 def merge_shards(inputs, output, overwrite=False):
-    check_output_dir(output, overwrite)
+    check_output_dir(output, overwrite, inputs=[("--input", d) for d in inputs])
     shards = [read_index_dir(d, "--input") for d in inputs]
     order = sorted(range(len(shards)), key=lambda i: shards[i][2].get("shard_id", i))
     ids = [shards[i][2].get("shard_id", i) for i in order]
@@ -25,8 +24,9 @@ def merge_shards(inputs, output, overwrite=False):
     dims = {s[0].d for s in shards}
     if len(dims) != 1:
         raise UsageError(f"--input: shards have different dimensions {sorted(dims)}")
-    vectors = np.concatenate([flat_vectors(shards[i][0]) for i in order])
     docids = [d for i in order for d in shards[i][1]]
+    check_unique(docids, "--input")
+    vectors = np.concatenate([flat_vectors(shards[i][0], f"--input {inputs[i]}") for i in order])
     index = faiss.IndexFlatIP(dims.pop())
     index.add(vectors)
     meta = inherited(shards[order[0]][2], drop=("shard_id", "shard_num", "corpus_docs"))
@@ -39,7 +39,7 @@ def merge_shards(inputs, output, overwrite=False):
 
 @cli("jpq-pyserini merge")
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="jpq-pyserini merge", description=__doc__.splitlines()[0])
+    p = Parser(prog="jpq-pyserini merge", description=__doc__.splitlines()[0])
     p.add_argument("--input", nargs="+", required=True, help="shard index dirs")
     p.add_argument("--output", required=True)
     p.add_argument("--overwrite", action="store_true")

@@ -5,12 +5,13 @@ Used by the ``search`` and ``bm25`` verbs (and ``reproduce`` through them).
 """
 import argparse
 import contextlib
+import os
 import runpy
 import sys
 from pathlib import Path
 
 from .errors import UsageError
-from .fsutil import atomic_file, cache_dir
+from .fsutil import atomic_file, cache_dir, read_text
 
 
 def topics_file(source):
@@ -24,7 +25,7 @@ def topics_file(source):
         return None
     if source not in ir_datasets.registry and local_collection(source) is None:
         return None
-    queries = iter_queries(load_dataset(source), source)
+    queries = iter_queries(load_dataset(source, "--topics"), source)
     name = source.strip("/").replace("/", "__")
     path = cache_dir("topics") / f"{name}.tsv"
     with atomic_file(path) as tmp:
@@ -37,11 +38,17 @@ def check_topics(source, topics_format="default"):
     """One clear line for topics Pyserini would fail on later (unknown, empty, empty queries)."""
     from pyserini.query_iterator import TopicsFormat, get_query_iterator
 
-    if source.endswith(".tsv") and Path(source).is_file():  # Anserini's reader fails obscurely on these
-        rows = [line.rstrip("\n").split("\t", 1) for line in open(source) if line.strip()]
-        empty = [r[0] for r in rows if len(r) < 2 or not r[1].strip()]
-        if empty:
-            raise UsageError(f"--topics {source}: {len(empty)} empty queries (first: {empty[0]})")
+    if Path(source).is_file():  # Anserini's readers fail obscurely on these
+        text = read_text(source, "--topics")
+        if not text.strip():
+            raise UsageError(f"--topics {source}: empty file")
+        if source.endswith(".tsv"):
+            rows = [line.split("\t", 1) for line in text.splitlines() if line.strip()]
+            empty = [r[0] for r in rows if len(r) < 2 or not r[1].strip()]
+            if empty:
+                raise UsageError(f"--topics {source}: {len(empty)} empty queries (first: {empty[0]})")
+    elif os.sep in source or source.endswith((".tsv", ".txt", ".json", ".jsonl", ".gz", ".xml")):
+        raise UsageError(f"--topics {source}: no such file")
     try:
         topics = get_query_iterator(source, TopicsFormat(topics_format)).topics
     except Exception as e:  # Pyserini raises bare ValueError/Java exceptions for unknown names

@@ -7,7 +7,6 @@ by the same functions the verbs run and cached under ``$JPQ_PYSERINI_CACHE/artif
 a hash of its recipe, so a rerun reuses whatever has not changed. Exits 1, naming system
 and metric, when a score falls outside the spec's tolerance.
 """
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -23,8 +22,8 @@ from pathlib import Path
 import yaml
 
 from .encoder import QUERY_MAX_LENGTH
-from .errors import UsageError, cli
-from .fsutil import atomic_file, cache_dir
+from .errors import Parser, UsageError, cli
+from .fsutil import atomic_file, cache_dir, check_writable, replace_dir, temp_dir_for
 
 ROOT = Path(__file__).resolve().parent.parent
 ABLATIONS = {"no-centroid-training": {"centroid_training": False}, "static-negatives": {"negatives": "static"},
@@ -124,6 +123,31 @@ def recipe(kind, name, base):
     return _typed(cls, {"name": name, **_yaml(path, f"{kind[:-2]} recipe")}, f"{kind[:-2]} recipe {path}")
 
 
+def check_settings(spec, path):
+    """Everything that would otherwise fail only after encoding or training."""
+    from .encoder import model_dim
+    from .eval import check_metrics
+    from .index import check_pq_shape
+
+    def need(ok, key, what):
+        if not ok:
+            raise UsageError(f"SPEC {path}: {key} {getattr(spec, key)!r}: expected {what}")
+    need(isinstance(spec.pq_m, list) and spec.pq_m and all(isinstance(m, int) and m >= 1 for m in spec.pq_m),
+         "pq_m", "a list of positive integers")
+    need(isinstance(spec.hits, int) and spec.hits >= 1, "hits", "an integer >= 1")
+    need(spec.epochs is None or (isinstance(spec.epochs, int) and spec.epochs >= 1), "epochs", "an integer >= 1")
+    need(isinstance(spec.methods, list) and set(spec.methods) <= {"pq", "opq"}, "methods", "a list of pq, opq")
+    need(spec.jpq_init in ("pq", "opq", "best-on-dev"), "jpq_init", "pq, opq or best-on-dev")
+    need(isinstance(spec.metrics, list) and spec.metrics, "metrics", "a list of ranx metric names")
+    check_metrics(spec.metrics, f"SPEC {path}: metrics:")
+    dim = model_dim(spec.encoder_recipe.model, f"encoder recipe {spec.encoder_recipe.name}: model")
+    for m in spec.pq_m:
+        try:
+            check_pq_shape(dim, m, spec.nbits)
+        except UsageError as e:
+            raise UsageError(f"SPEC {path}: pq_m: {str(e).replace('--pq-m ', '', 1).replace('--pq-nbits', 'pq_nbits')}") from None
+
+
 def load_spec(path, quick=False):
     data = _yaml(path, "SPEC")
     base = Path(path).resolve().parent.parent
@@ -144,6 +168,7 @@ def load_spec(path, quick=False):
     unknown = [a for a in spec.ablations if a not in ABLATIONS]
     if unknown:
         raise UsageError(f"SPEC {path}: unknown ablation '{unknown[0]}' (known: {', '.join(ABLATIONS)})")
+    check_settings(spec, path)
     for system, metrics in (spec.expected or {}).items():
         for metric, value in (metrics or {}).items():
             if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
@@ -157,31 +182,22 @@ def _key(obj):
 
 
 def artifact(name, recipe_obj, build):
-    """Build once per recipe: ``build(path)`` must create ``path``; later calls reuse it."""
+    """Build once per recipe: ``build(path)`` must fill the empty dir ``path``; later calls reuse
+    it. A killed build leaves only a temporary name, never a half artifact."""
     path = cache_dir("artifacts") / f"{name}-{_key(recipe_obj)}"
     if not path.exists():
-        _remove_stale_builds(path)
         t0 = time.perf_counter()
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        build(tmp)  # a killed build leaves only the temporary name, never a half artifact
+        tmp = temp_dir_for(path)
+        try:
+            build(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         os.replace(tmp, path)
         print(f"[reproduce] built {name} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     else:
         print(f"[reproduce] reusing {name} ({path})", file=sys.stderr)
     return path
-
-
-def _remove_stale_builds(path):
-    """Temporary dirs of this artifact left by killed builds (their process is gone)."""
-    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        try:
-            os.kill(int(pid), 0)
-        except (ValueError, ProcessLookupError):
-            shutil.rmtree(tmp, ignore_errors=True)
-        except PermissionError:
-            pass  # alive, another user's
 
 
 # ---------------------------------------------------------------- systems
@@ -423,17 +439,34 @@ def training_notes(systems):
 
 
 def reproduce(spec_path, output, quick=False, progress=False):
-    from ranx import Qrels, Run, evaluate
+    from ranx import Qrels
     from ._bootstrap import require_java
     from .datasets import load_dataset, load_qrels
 
     require_java()
     spec = load_spec(spec_path, quick)
     t_start = time.perf_counter()
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(output)
+    check_writable(final / "report.md", "--output")
+    if final.is_dir() and any(final.iterdir()) and not (final / "report.md").exists():
+        raise UsageError(f"--output {final}: exists and is not a report dir of jpq-pyserini reproduce "
+                         f"(it would be replaced); name a new or empty directory")
+    qrels = Qrels(load_qrels(load_dataset(spec.qrels, "qrels"), spec.qrels, "qrels"))
     systems, init = build_systems(spec, progress)
-    qrels = Qrels(load_qrels(load_dataset(spec.qrels), spec.qrels))
+    out = temp_dir_for(final)  # the report dir appears whole or not at all
+    try:
+        text, q2_text, scores = _report(spec, systems, init, qrels, out, quick, t_start)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    replace_dir(out, final)
+    return text, q2_text, check_expected(spec, scores, init), final
+
+
+def _report(spec, systems, init, qrels, out, quick, t_start):
+    """Search every system, then write runs, tables, plot and scores into ``out``."""
+    from ranx import Run, evaluate
+
     scores, runs, info = {}, {}, {}
     for name, system in systems.items():
         path, encode_ms, search_ms, mb = run_system(system, spec, out)
@@ -455,12 +488,12 @@ def reproduce(spec_path, output, quick=False, progress=False):
         tmp.write_text(text + "\n")
     with atomic_file(out / "scores.json") as tmp:
         tmp.write_text(json.dumps({"scores": scores, "info": info, "jpq_init": init}, indent=2) + "\n")
-    return text, q2_text, check_expected(spec, scores, init), out
+    return text, q2_text, scores
 
 
 @cli("jpq-pyserini reproduce")
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="jpq-pyserini reproduce", description=__doc__.splitlines()[0])
+    p = Parser(prog="jpq-pyserini reproduce", description=__doc__.splitlines()[0])
     p.add_argument("spec", help="eval/<spec>.yaml")
     p.add_argument("--quick", action="store_true", help="the spec's reduced variant (minutes)")
     p.add_argument("--output", default=None, help="report dir (default: runs/reproduce/<spec name>)")

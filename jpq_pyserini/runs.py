@@ -3,40 +3,54 @@
 Used by the ``eval``, ``validate``, ``submit`` and ``reproduce`` verbs, so the format is
 defined once.
 """
+import math
 from pathlib import Path
 
 from .errors import UsageError
+from .fsutil import read_text
 
 
-def read_run(path):
-    """{qid: {docid: score}} from a TREC or MS MARCO run file (format detected per file)."""
+def read_run(path, flag="--runs"):
+    """{qid: {docid: score}} from a TREC or MS MARCO run file; the first line decides the
+    format and every line must follow it."""
     path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"--runs {path}: no such file")
-    run = {}
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            cols = line.split()
-            if not cols:
-                continue
-            if len(cols) == 6:
-                qid, did, score = cols[0], cols[2], float(cols[4])
-            elif len(cols) == 3:
-                qid, did, score = cols[0], cols[1], -float(cols[2])  # rank 1 scores highest
-            else:
-                raise UsageError(f"--runs {path}:{n}: expected 6 columns (TREC) or 3 (MS MARCO), got {len(cols)}")
-            docs = run.setdefault(qid, {})
-            if did in docs:
-                raise UsageError(f"--runs {path}:{n}: document {did} appears twice for query {qid}")
-            docs[did] = score
+    run, width = {}, None
+    for n, line in enumerate(read_text(path, flag).splitlines(), 1):
+        cols = line.split()
+        if not cols:
+            continue
+        width = width or len(cols)
+        if width not in (6, 3):
+            raise UsageError(f"{flag} {path}:{n}: expected 6 columns (TREC) or 3 (MS MARCO), got {len(cols)}")
+        if len(cols) != width:
+            raise UsageError(f"{flag} {path}:{n}: expected {width} columns like line 1 "
+                             f"({'TREC' if width == 6 else 'MS MARCO'}), got {len(cols)}")
+        if width == 6:
+            qid, did, score = cols[0], cols[2], _number(cols[4], float, "score", flag, path, n)
+        else:  # rank 1 scores highest
+            qid, did, score = cols[0], cols[1], -_number(cols[2], int, "rank", flag, path, n)
+        docs = run.setdefault(qid, {})
+        if did in docs:
+            raise UsageError(f"{flag} {path}:{n}: document {did} appears twice for query {qid}")
+        docs[did] = score
     if not run:
-        raise UsageError(f"--runs {path}: empty run")
+        raise UsageError(f"{flag} {path}: empty run")
     return run
 
 
-def validate_run(path, qids=None, max_problems=10):
+def _number(text, kind, what, flag, path, n):
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value):
+        raise UsageError(f"{flag} {path}:{n}: {what} '{text}' is not a {'number' if kind is float else 'whole number'}")
+    return value
+
+
+def validate_run(path, qids=None, max_problems=10, flag="--run"):
     """(format, list of problems); an empty list means the run is valid."""
-    lines = [l.rstrip("\n") for l in open(path) if l.strip()]
+    lines = [l for l in read_text(path, flag).splitlines() if l.strip()]
     if not lines:
         return "unknown", [f"{path}: empty file"]
     fmt = "msmarco" if len(lines[0].split("\t")) == 3 else "trec"
@@ -83,8 +97,8 @@ def validate_run(path, qids=None, max_problems=10):
     return fmt, problems[:max_problems] + ([f"... and {len(problems) - max_problems} more"] if len(problems) > max_problems else [])
 
 
-def msmarco_lines(path, hits):
-    run = read_run(path)
+def msmarco_lines(path, hits, flag="--runs"):
+    run = read_run(path, flag)
     for qid, docs in run.items():
         for rank, (did, _) in enumerate(sorted(docs.items(), key=lambda kv: -kv[1])[:hits], 1):
             yield f"{qid}\t{did}\t{rank}\n"

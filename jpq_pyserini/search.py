@@ -9,32 +9,33 @@ itself. Around it we add what Pyserini lacks:
   * checks that fail with one line before Pyserini starts (index dir, docid count, encoder
     dimension, unknown topics, empty queries), and a run file that appears only complete.
 """
-import argparse
 import contextlib
 import os
 import sys
 from pathlib import Path
 
 from ._bootstrap import require_java
-from .errors import UsageError, cli
-from .fsutil import atomic_file
-from .indexdir import index_dim
+from .errors import Parser, UsageError, cli, positive_int
+from .fsutil import atomic_file, check_output_file
+from .indexdir import faiss_reason, index_dim
 from .pyserini_bridge import check_topics, is_jpq_encoder, jpq_encoder_choice, replace_flag, run_module, topics_file
 
 
 def _check_encoder_dim(encoder, dim):
-    from transformers import AutoConfig
-    from .encoder import resolve_model
+    from .encoder import model_dim
 
-    hidden = AutoConfig.from_pretrained(resolve_model(encoder)).hidden_size
+    hidden = model_dim(encoder)
     if hidden != dim:
         raise UsageError(f"--encoder {encoder}: produces {hidden}-dimensional vectors but the index holds {dim} dimensions")
 
 
 def _ours():
-    p = argparse.ArgumentParser(add_help=False)
+    """The flags we check before Pyserini starts; Pyserini parses all of them again."""
+    p = Parser(prog="jpq-pyserini search", add_help=False)
     for flag in ("--index", "--encoder", "--encoder-class", "--topics", "--output", "--encoded-queries"):
         p.add_argument(flag)
+    for flag in ("--hits", "--binary-hits", "--max-passage-hits", "--batch-size", "--threads"):
+        p.add_argument(flag, type=positive_int)  # Pyserini fails on 0 or less with a bare assertion
     p.add_argument("--topics-format", default="default")
     return p
 
@@ -47,6 +48,7 @@ def run_pyserini_search(argv):
     elif not (known.index and known.topics and known.output):
         raise UsageError("--index, --topics and --output are required")
     if known is not None:
+        check_output_file(known.output)
         index_path = Path(known.index)
         if index_path.exists() or os.sep in known.index:
             dim = index_dim(index_path)
@@ -64,7 +66,12 @@ def run_pyserini_search(argv):
             tmp = stack.enter_context(atomic_file(output))
             argv = replace_flag(argv, "--output", str(tmp))
         stack.enter_context(jpq_encoder_choice())
-        run_module("pyserini.search.faiss", argv)
+        try:
+            run_module("pyserini.search.faiss", argv)
+        except RuntimeError as e:  # faiss's reader, inside Pyserini's FaissSearcher
+            if known is None or "faiss" not in str(e).lower():
+                raise
+            raise UsageError(f"--index {known.index}/index: not a readable faiss index ({faiss_reason(e)})") from None
     return output
 
 

@@ -5,25 +5,28 @@ converted), each checked by the validator against its topic set, and ``metadata.
 (team, description, paper, code URL) for the leaderboard's own packing script. Nothing
 is written unless both runs are valid.
 """
-import argparse
 import bz2
 import json
 import sys
 
-from .errors import UsageError, cli
-from .fsutil import atomic_dir
-from .runs import msmarco_lines, validate_run
+from .errors import Parser, UsageError, cli, positive_int
+from .fsutil import atomic_dir, check_output_dir
+from .runs import msmarco_lines, read_run, validate_run
 
 
 def make_package(runs, topics, output, metadata, hits=100, overwrite=False):
     from .datasets import iter_queries, load_dataset
 
+    check_output_dir(output, overwrite)
+    for split, path in runs.items():  # every input read before anything is written
+        read_run(path, f"--{split}-run")
+    qids = {split: [q for q, _ in iter_queries(load_dataset(topics[split], f"--{split}-topics"), topics[split],
+                                               f"--{split}-topics")] for split in runs}
     with atomic_dir(output, overwrite) as tmp:
         for split, path in runs.items():
             out = tmp / f"{split}.txt"
-            out.write_text("".join(msmarco_lines(path, hits)))
-            qids = [q for q, _ in iter_queries(load_dataset(topics[split]), topics[split])]
-            _, problems = validate_run(out, qids)
+            out.write_text("".join(msmarco_lines(path, hits, f"--{split}-run")))
+            _, problems = validate_run(out, qids[split])
             if problems:
                 raise UsageError(f"--{split}-run {path}: not a valid leaderboard run: {problems[0]}"
                                  + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
@@ -35,7 +38,7 @@ def make_package(runs, topics, output, metadata, hits=100, overwrite=False):
 
 @cli("jpq-pyserini submit")
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="jpq-pyserini submit", description=__doc__.splitlines()[0])
+    p = Parser(prog="jpq-pyserini submit", description=__doc__.splitlines()[0])
     p.add_argument("--dev-run", required=True)
     p.add_argument("--eval-run", required=True)
     p.add_argument("--dev-topics", required=True, help="ir_datasets id or folder of the dev queries")
@@ -44,7 +47,7 @@ def main(argv=None):
     p.add_argument("--description", required=True)
     p.add_argument("--paper", default="https://arxiv.org/abs/2108.00644")
     p.add_argument("--code", default="")
-    p.add_argument("--hits", type=int, default=100, help="documents per query in the package")
+    p.add_argument("--hits", type=positive_int, default=100, help="documents per query in the package")
     p.add_argument("--output", required=True)
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)

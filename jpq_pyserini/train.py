@@ -12,12 +12,12 @@ centroids are written back into the faiss index, which Pyserini's stock FaissSea
 Several processes: ``torchrun --nproc-per-node N -m jpq_pyserini.train ...`` (gloo on CPU,
 NCCL on GPU): each rank takes a slice of every global batch and gradients are all-reduced.
 """
-import argparse
 import dataclasses
 import json
 import math
 import os
 import random
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint
+from . import checkpoint, fsutil
 from .codebook import PQCodebook
 from .datasets import judged_queries
 from .encoder import DEFAULT_ENCODER, QUERY_MAX_LENGTH, TextEncoder, resolve_device
-from .errors import UsageError, cli
+from .errors import Parser, UsageError, cli, fraction, nonneg_float, nonneg_int, positive_float, positive_int
 from .fsutil import atomic_dir, atomic_file, check_output_dir
 from .indexdir import flat_vectors, inherited, read_index_dir, write_index_dir
 from .loss import RANKING_LOSSES, reconstruction_loss
@@ -228,7 +228,8 @@ def start_or_resume(run, resume, last, best_dir):
 class Run:
     """Everything the loop touches, built once by ``setup``."""
     cfg: TrainConfig
-    out: Path
+    out: Path                           # where this run writes (beside ``final`` when replacing it)
+    final: Path                         # --output
     rank: int
     world: int
     index: object                       # the faiss index (codes, rotation) the scorer came from
@@ -250,14 +251,24 @@ class Run:
         return self.steps_per_epoch * self.cfg.epochs
 
 
+def check_output(cfg, resume, overwrite):
+    """--output's real path, checked. A fresh run writes into it directly, so that ``--resume``
+    finds its checkpoints after a kill; ``--overwrite`` of a previous output builds the new one
+    beside it and swaps at the end, so a killed retrain leaves the old output whole."""
+    final = Path(cfg.output)
+    if resume:
+        fsutil.recover(final / "checkpoints" / "last")  # a save that a kill cut short
+        if not (final / "checkpoints" / "last").is_dir():
+            raise UsageError(f"--resume: no checkpoint in {final / 'checkpoints' / 'last'}")
+        return final
+    return check_output_dir(final, overwrite, inputs=[("--index", cfg.index), ("--flat", cfg.flat),
+                                                       ("--encoder", cfg.encoder)])
+
+
 def setup(cfg, resume, overwrite):
     cfg.check()
     rank, world = dist_info()
-    out = Path(cfg.output)
-    if not resume:
-        check_output_dir(out, overwrite)
-    elif not (out / "checkpoints" / "last").is_dir():
-        raise UsageError(f"--resume: no checkpoint in {out / 'checkpoints' / 'last'}")
+    final = check_output(cfg, resume, overwrite)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
@@ -277,7 +288,9 @@ def setup(cfg, resume, overwrite):
         if resume:  # the negatives came from the initial model, which a resumed run no longer has
             raise UsageError("--resume is not supported with --negatives static")
         sampler.mine(train.qids, torch.as_tensor(encoder.encode([train.texts[i] for i in train.qids])).to(device))
-    return Run(cfg, out, rank, world, index, docids, meta, scorer, encoder, train, dev, steps_per_epoch,
+    replacing = not resume and rank == 0 and final.is_dir() and any(final.iterdir())
+    out = fsutil.temp_dir_for(final) if replacing else final
+    return Run(cfg, out, final, rank, world, index, docids, meta, scorer, encoder, train, dev, steps_per_epoch,
                optimizer, scheduler, params, sampler, targets)
 
 
@@ -310,9 +323,21 @@ def batch_loss(run, batch, global_size, step, timing):
 def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True, stop_after=None):
     """Train and export; returns the summary (None on ranks > 0, or when ``stop_after`` N steps
     ended the run early as a kill would: checkpoint written, nothing exported)."""
+    run = setup(cfg, resume, overwrite)
+    try:
+        summary = _train(run, cfg, resume, progress, stop_after)
+    except BaseException:
+        if run.out != run.final:  # the old output stays as it was
+            shutil.rmtree(run.out, ignore_errors=True)
+        raise
+    if summary is not None and run.out != run.final:
+        fsutil.replace_dir(run.out, run.final)
+    return summary
+
+
+def _train(run, cfg, resume, progress, stop_after):
     from tqdm import tqdm
 
-    run = setup(cfg, resume, overwrite)
     out, rank, world, encoder, scorer = run.out, run.rank, run.world, run.encoder, run.scorer
     last, best_dir = out / "checkpoints" / "last", out / "checkpoints" / "best"
     step, best, best_state = start_or_resume(run, resume, last, best_dir)
@@ -381,8 +406,7 @@ def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True, st
     if rank != 0:
         return None
     checkpoint.restore(encoder, scorer, best_state)
-    return export(cfg, out, encoder, scorer, run.index, run.docids, run.meta, best,
-                  {**timing, "steps": step, "steps_per_epoch": run.steps_per_epoch})
+    return export(cfg, run, best, {**timing, "steps": step, "steps_per_epoch": run.steps_per_epoch})
 
 
 def fell_behind(rank, world, dev_ndcg, best, margin):
@@ -420,9 +444,10 @@ def early_stop(cfg, rank, world, epochs_done, best):
     return bool(stop.item())
 
 
-def export(cfg, out, encoder, scorer, index, docids, meta, best, timing):
+def export(cfg, run, best, timing):
     """Write the dev-selected encoder and centroids as ``encoder/`` and ``index/`` (Pyserini
     loads both) and ``train_summary.json``, saying plainly whether training helped on dev."""
+    out, encoder, scorer, index = run.out, run.encoder, run.scorer, run.index
     start = best["start_ndcg@10"]
     improved = best["epoch"] > 0
     verdict = (f"improved dev nDCG@10 from {start:.4f} to {best['ndcg@10']:.4f} (epoch {best['epoch']})" if improved
@@ -431,9 +456,9 @@ def export(cfg, out, encoder, scorer, index, docids, meta, best, timing):
         encoder.save(tmp)
     with atomic_dir(out / "index", overwrite=True) as tmp:
         trained = scorer.to_faiss(index) if isinstance(scorer, PQCodebook) else index
-        write_index_dir(tmp, trained, docids, {
-            **inherited(meta),
-            "jpq": cfg.target == "pq", "source_index": str(cfg.index), "encoder": str(out / "encoder"),
+        write_index_dir(tmp, trained, run.docids, {
+            **inherited(run.meta),
+            "jpq": cfg.target == "pq", "source_index": str(cfg.index), "encoder": str(run.final / "encoder"),
             "train": {"best_epoch": best["epoch"], "dev_ndcg@10": best["ndcg@10"], "dev_ndcg@10_start": start,
                       "improved": improved, "verdict": verdict, "loss": cfg.loss, "negatives": cfg.negatives,
                       "centroid_training": cfg.target == "pq" and cfg.centroid_training, "target": cfg.target}})
@@ -448,7 +473,7 @@ def export(cfg, out, encoder, scorer, index, docids, meta, best, timing):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="jpq-pyserini train", description=__doc__.splitlines()[0])
+    p = Parser(prog="jpq-pyserini train", description=__doc__.splitlines()[0])
     d = TrainConfig(index="", output="")
     p.add_argument("--index", required=True, help="PQ index dir (or a flat one with --target flat)")
     p.add_argument("--output", required=True, help="training output dir")
@@ -460,29 +485,29 @@ def build_parser():
     p.add_argument("--positives", choices=["all", "one"], default=d.positives,
                    help="relevant documents per query and step: all, or one sampled")
     p.add_argument("--negatives", choices=["dynamic", "static", "random"], default=d.negatives)
-    p.add_argument("--neg-topk", type=int, default=d.neg_topk)
-    p.add_argument("--lambda-cut", type=int, default=d.lambda_cut)
-    p.add_argument("--temperature", type=float, default=d.temperature)
+    p.add_argument("--neg-topk", type=positive_int, default=d.neg_topk)
+    p.add_argument("--lambda-cut", type=nonneg_int, default=d.lambda_cut)
+    p.add_argument("--temperature", type=positive_float, default=d.temperature)
     p.add_argument("--no-centroid-training", dest="centroid_training", action="store_false")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr, help="query encoder learning rate")
-    p.add_argument("--centroid-lr", type=float, default=None, help="default by M: 5e-6 (<=24), 2e-5 (32), 1e-4 (>=48)")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="linear warm-up steps")
-    p.add_argument("--patience", type=int, default=d.patience, help="stop after N epochs without dev improvement")
-    p.add_argument("--backoff", type=float, default=d.backoff,
+    p.add_argument("--epochs", type=positive_int, default=d.epochs)
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    p.add_argument("--lr", type=nonneg_float, default=d.lr, help="query encoder learning rate")
+    p.add_argument("--centroid-lr", type=nonneg_float, default=None, help="default by M: 5e-6 (<=24), 2e-5 (32), 1e-4 (>=48)")
+    p.add_argument("--weight-decay", type=nonneg_float, default=d.weight_decay)
+    p.add_argument("--warmup-steps", type=nonneg_int, default=d.warmup_steps, help="linear warm-up steps")
+    p.add_argument("--patience", type=nonneg_int, default=d.patience, help="stop after N epochs without dev improvement")
+    p.add_argument("--backoff", type=fraction, default=d.backoff,
                    help="after an epoch more than --backoff-margin below the best dev nDCG@10: back to the best "
                         "weights, encoder lr times this (0: off)")
-    p.add_argument("--backoff-margin", type=float, default=d.backoff_margin)
-    p.add_argument("--clip", type=float, default=d.clip)
-    p.add_argument("--query-max-length", type=int, default=d.query_max_length)
+    p.add_argument("--backoff-margin", type=nonneg_float, default=d.backoff_margin)
+    p.add_argument("--clip", type=positive_float, default=d.clip)
+    p.add_argument("--query-max-length", type=positive_int, default=d.query_max_length)
     p.add_argument("--flat", default=None, help="flat index dir with the document vectors (--loss mse)")
-    p.add_argument("--save-steps", type=int, default=0, help="also checkpoint every N steps")
-    p.add_argument("--dropout", type=float, default=None, help="override the encoder's dropout rate")
+    p.add_argument("--save-steps", type=nonneg_int, default=0, help="also checkpoint every N steps")
+    p.add_argument("--dropout", type=fraction, default=None, help="override the encoder's dropout rate")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=None)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoints/last")
     p.add_argument("--overwrite", action="store_true")
     return p

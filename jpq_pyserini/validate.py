@@ -4,24 +4,23 @@ MS MARCO: ``qid<TAB>pid<TAB>rank``, ranks 1..k in order per query, no duplicate
 documents, every query of the topic set present. TREC: 6 columns, ``Q0``, numeric rank
 and score, one run tag, no duplicate documents, scores not increasing with rank.
 """
-import argparse
 import sys
 from pathlib import Path
 
-from .errors import UsageError, cli
+from .errors import Parser, UsageError, cli
 from .runs import validate_run
 
 
 @cli("jpq-pyserini validate")
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="jpq-pyserini validate", description=__doc__.splitlines()[0])
+    p = Parser(prog="jpq-pyserini validate", description=__doc__.splitlines()[0])
     p.add_argument("--run", nargs="+", required=True)
     p.add_argument("--topics", help="topic set every query of which must be present (ir_datasets id or folder)")
     args = p.parse_args(argv)
     qids = None
     if args.topics:
         from .datasets import iter_queries, load_dataset
-        qids = [q for q, _ in iter_queries(load_dataset(args.topics), args.topics)]
+        qids = [q for q, _ in iter_queries(load_dataset(args.topics, "--topics"), args.topics)]
     bad = 0
     for path in args.run:
         if not Path(path).is_file():

@@ -47,5 +47,5 @@ def test_local_tsv_folder(tmp_path):
 
 
 def test_unknown_dataset_is_one_clear_error():
-    with pytest.raises(UsageError, match="unknown dataset 'no-such/dataset'"):
+    with pytest.raises(UsageError, match="no-such/dataset: unknown dataset"):
         load_dataset("no-such/dataset")
