@@ -7,7 +7,6 @@ case the test records every file under the inputs and the output area; nothing m
 change or vanish.
 """
 import json
-import os
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -109,7 +108,10 @@ def P(tiny_beir, flat_dir, pq_dir, tmp_path_factory):
     p.no_docid.mkdir()
     (p.no_docid / "index").write_bytes(b"")
 
-    # a model with truncated weights
+    # a model dir with a config and no weights, and one with truncated weights
+    p.config_only = root / "config_only"
+    p.config_only.mkdir()
+    (p.config_only / "config.json").write_text(json.dumps({"model_type": "bert"}))
     p.model_trunc = root / "model_trunc"
     shutil.copytree(embedded_model_path(DEFAULT_ENCODER), p.model_trunc)
     weights = p.model_trunc / "model.safetensors"
@@ -168,6 +170,7 @@ CASES = [
     ("encode-batch-size-0", "encode", lambda P: ["--corpus", P.beir, "--output", P.out, "--batch-size", "0"], "--batch-size"),
     ("encode-batch-size-neg", "encode", lambda P: ["--corpus", P.beir, "--output", P.out, "--batch-size", "-1"], "--batch-size"),
     ("encode-encoder-not-model", "encode", lambda P: ["--corpus", P.beir, "--output", P.out, "--encoder", P.root], "not a Hugging Face model"),
+    ("encode-encoder-config-only", "encode", lambda P: ["--corpus", P.beir, "--output", P.out, "--encoder", P.config_only], "not a Hugging Face model"),
     ("encode-encoder-missing", "encode", lambda P: ["--corpus", P.beir, "--output", P.out, "--encoder", f"{P.root}/nomodel"], "no such model"),
     ("encode-encoder-truncated", "encode", lambda P: ["--corpus", P.beir, "--output", P.out, "--encoder", P.model_trunc], "damaged or truncated"),
     ("encode-duplicate-ids", "encode", lambda P: ["--corpus", P.corpus_dup, "--output", P.out], "occurs 2 times"),
