@@ -4,6 +4,7 @@ Runs may be TREC (6 columns) or MS MARCO (``qid<TAB>pid<TAB>rank``, converted to
 that preserve the rank order); qrels an ir_datasets id / local collection or a TREC qrels
 file. ``--stat-test`` compares every run with the first (ranx's ``compare``).
 """
+import os
 import sys
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def read_qrels(source, flag="--qrels"):
         except UsageError as e:
             if ": unknown dataset" not in str(e):
                 raise
+            if os.sep in source or Path(source).suffix in (".txt", ".tsv", ".qrels", ".gz"):
+                raise UsageError(f"{flag} {source}: no such file") from None
             source = _pyserini_qrels_file(source, "not an ir_datasets id or folder")
     qrels = {}
     for n, line in enumerate(read_text(source, flag).splitlines(), 1):

@@ -264,6 +264,7 @@ CASES = [
     ("eval-run-is-dir", "eval", lambda P: ["--qrels", P.test, "--runs", P.root], "is a directory"),
     ("eval-qrels-grade", "eval", lambda P: ["--qrels", f"{P.root}/qrels_high", "--runs", f"{P.root}/run"], "grade 'high'"),
     ("eval-qrels-latin1", "eval", lambda P: ["--qrels", f"{P.root}/qrels_latin1", "--runs", f"{P.root}/run"], "not UTF-8"),
+    ("eval-qrels-missing", "eval", lambda P: ["--qrels", f"{P.root}/nope/qrels.txt", "--runs", f"{P.root}/run"], "no such file"),
     ("eval-qrels-columns", "eval", lambda P: ["--qrels", f"{P.root}/qrels_cols", "--runs", f"{P.root}/run"], "expected TREC qrels"),
     ("eval-qrels-no-judgements", "eval", lambda P: ["--qrels", f"{P.root}/noqrels", "--runs", f"{P.root}/run"], "has no qrels"),
     ("eval-no-overlap", "eval", lambda P: ["--qrels", f"{P.root}/qrels", "--runs", f"{P.root}/run_other"], "none of its 1 query ids"),
