@@ -396,6 +396,8 @@ def _train(run, cfg, resume, progress, stop_after):
                                                 "encoder_lr": run.scheduler.base_lrs[0]})
         if cfg.backoff and fell_behind(rank, world, dev_ndcg, best, cfg.backoff_margin):
             back_off(run, best_state, cfg.backoff)
+            if rank == 0:  # the lower rate gets its own --patience epochs
+                best["patience_from"] = epoch + 1
         if rank == 0:
             save()
         if stop_after and step >= stop_after:
@@ -435,8 +437,11 @@ def back_off(run, best_state, factor):
 
 
 def early_stop(cfg, rank, world, epochs_done, best):
-    """``--patience``: rank 0 decides (it holds the dev scores); every rank leaves together."""
-    stop = torch.tensor(float(rank == 0 and cfg.patience > 0 and epochs_done - best["epoch"] >= cfg.patience))
+    """``--patience``: stop after that many epochs without a new best, counted from the best
+    epoch or the last back-off, whichever came later. Rank 0 decides (it holds the dev scores);
+    every rank leaves together."""
+    since = best.get("patience_from", best["epoch"]) if rank == 0 else 0
+    stop = torch.tensor(float(rank == 0 and cfg.patience > 0 and epochs_done - since >= cfg.patience))
     if world > 1:
         torch.distributed.broadcast(stop, 0)
     if stop.item() and rank == 0:

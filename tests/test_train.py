@@ -149,3 +149,13 @@ def test_back_off_restores_best_weights_and_lowers_encoder_lr(pq_dir, tiny_beir,
     assert all(torch.equal(now[k], best[k]) for k in best)
     assert [g["lr"] for g in run.optimizer.param_groups] == [lrs[0] * 0.25, lrs[1] * 0.25, lrs[2]]
     assert run.scheduler.base_lrs[:2] == [cfg.lr * 0.25, cfg.lr * 0.25] and not run.optimizer.state
+
+
+def test_patience_counts_from_the_last_back_off():
+    from jpq_pyserini.train import early_stop
+    cfg = TrainConfig(index="", output="", patience=2)
+    best = {"epoch": 0, "ndcg@10": 0.3}
+    assert early_stop(cfg, 0, 1, 2, best)                       # epochs 1, 2: no new best
+    best["patience_from"] = 1                                   # backed off after epoch 1
+    assert not early_stop(cfg, 0, 1, 2, best) and early_stop(cfg, 0, 1, 3, best)
+    assert not early_stop(dataclasses.replace(cfg, patience=0), 0, 1, 9, best)
