@@ -142,9 +142,7 @@ def _temp_prefix(path):
 def atomic_dir(output, overwrite=False, flag="--output"):
     """Yield a temporary sibling directory; on success it replaces ``output`` in one rename."""
     output = check_output_dir(output, overwrite, flag)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale(output.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(output), dir=output.parent))
+    tmp = temp_dir_for(output)
     try:
         yield tmp
     except BaseException:
