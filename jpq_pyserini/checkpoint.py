@@ -45,18 +45,37 @@ def read_weights(path):
         raise UsageError(f"{path / 'weights.safetensors'}: unreadable weights ({str(e).splitlines()[0][:200]})") from None
 
 
-def save(path, encoder, scorer, optimizer, scheduler, step, best, fingerprint):
+def rng_state(generator=None):
+    """Every random stream a step draws from, so that a resumed run continues exactly."""
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    if generator is not None:  # the negative sampler's own (--negatives random)
+        state["sampler"] = generator.get_state()
+    return state
+
+
+def set_rng_state(state, generator=None):
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if "sampler" in state and generator is not None:
+        generator.set_state(state["sampler"])
+
+
+def save(path, encoder, scorer, optimizer, scheduler, step, best, fingerprint, generator=None):
     from safetensors.torch import save_file
 
     with atomic_dir(path, overwrite=True, flag="checkpoint") as tmp:
         save_file(snapshot(encoder, scorer), str(tmp / "weights.safetensors"))
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
-                    "best": best, "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                                          "python": random.getstate()}}, tmp / "state.pt")
+                    "best": best, "rng": rng_state(generator)}, tmp / "state.pt")
         (tmp / "config.json").write_text(json.dumps(fingerprint, indent=2))
 
 
-def load(path, encoder, scorer, optimizer, scheduler, fingerprint):
+def load(path, encoder, scorer, optimizer, scheduler, fingerprint, generator=None):
     """Restore everything ``save`` wrote; returns (step, best). Refuses a checkpoint made with a
     different configuration, naming the first differences."""
     saved = read_json(path / "config.json", "--resume")
@@ -69,9 +88,7 @@ def load(path, encoder, scorer, optimizer, scheduler, fingerprint):
         state = torch.load(path / "state.pt", weights_only=False)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(state["rng"]["numpy"])
-        random.setstate(state["rng"]["python"])
+        set_rng_state(state["rng"], generator)
         return state["step"], state["best"]
     except UsageError:
         raise

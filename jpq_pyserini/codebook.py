@@ -18,15 +18,45 @@ from faiss.contrib.inspect_tools import get_LinearTransform_matrix, get_pq_centr
 from .errors import UsageError
 
 
+CODE_CHUNK = 1 << 20  # documents per chunk when codes are unpacked
+
+
 def unpack_codes(raw, M, nbits):
-    """faiss packs sub-codes LSB-first; return an int64 [n, M] array of centroid ids."""
+    """faiss packs sub-codes LSB-first; return a uint8 [n, M] array of centroid ids."""
     raw = np.asarray(raw, dtype=np.uint8)
     if nbits == 8:
-        return raw.reshape(-1, M).astype(np.int64)
+        return raw.reshape(-1, M)
     if nbits == 4:
         raw = raw.reshape(-1, (M + 1) // 2)
-        return np.stack([raw & 15, raw >> 4], axis=-1).reshape(raw.shape[0], -1)[:, :M].astype(np.int64)
+        return np.stack([raw & 15, raw >> 4], axis=-1).reshape(raw.shape[0], -1)[:, :M]
     raise UsageError(f"nbits {nbits}: only 4 and 8 are supported")
+
+
+def read_codes(pq_index, chunk=CODE_CHUNK):
+    """uint8 [n, M] centroid ids of every document, read from the index's code storage chunk
+    by chunk: never a float reconstruction of the corpus (27 GB at MS MARCO's 8.8M x 768).
+    Fast-scan storage interleaves 32 documents per SIMD block; faiss's CodePacker undoes that
+    one block at a time."""
+    pq, n = pq_index.pq, pq_index.ntotal
+    stored = faiss.rev_swig_ptr(pq_index.codes.data(), pq_index.codes.size())  # a view, no copy
+    out = np.empty((n, pq.M), dtype=np.uint8)
+    if isinstance(pq_index, faiss.IndexPQFastScan):
+        packer = pq_index.get_CodePacker()
+        per_block = packer.nvec
+        chunk -= chunk % per_block
+        flat = np.empty((chunk, packer.code_size), dtype=np.uint8)
+        for start in range(0, n, chunk):
+            end = min(start + chunk, n)
+            for b in range(0, end - start, per_block):
+                packer.unpack_all(faiss.swig_ptr(stored[(start + b) // per_block * packer.block_size:]),
+                                  faiss.swig_ptr(flat[b:]))
+            out[start:end] = unpack_codes(flat[:end - start], pq.M, pq.nbits)
+        return out
+    size = pq.code_size
+    for start in range(0, n, chunk):
+        end = min(start + chunk, n)
+        out[start:end] = unpack_codes(stored[start * size:end * size], pq.M, pq.nbits)
+    return out
 
 
 def split_index(index):
@@ -53,24 +83,16 @@ class PQCodebook(torch.nn.Module):
         super().__init__()
         self.M, self.K, self.dsub = centroids.shape
         self.centroids = torch.nn.Parameter(torch.as_tensor(centroids, dtype=torch.float32).clone())
-        # uint8 keeps 1M x 96 codes at 96 MB; they are widened per batch where indexing needs it.
-        self.register_buffer("codes", torch.as_tensor(np.asarray(codes), dtype=torch.uint8).clone())
+        # uint8 keeps 8.8M x 48 codes at 424 MB (shared with the array passed in, not copied);
+        # they are widened per batch where indexing needs it.
+        self.register_buffer("codes", torch.as_tensor(np.ascontiguousarray(codes, dtype=np.uint8)))
         self.register_buffer("rotation", None if rotation is None else
                              torch.as_tensor(rotation, dtype=torch.float32).clone())
 
     @classmethod
     def from_faiss(cls, index):
         rotation, pq_index = split_index(index)
-        pq = pq_index.pq
-        centroids = get_pq_centroids(pq)
-        if isinstance(pq_index, faiss.IndexPQFastScan):
-            # Fast-scan codes live in a SIMD block layout; the reconstructions are centroids,
-            # so re-encoding them gives back each document's codes exactly.
-            recon = pq_index.reconstruct_n(0, pq_index.ntotal)
-            codes = unpack_codes(pq.compute_codes(recon), pq.M, pq.nbits)
-        else:
-            codes = unpack_codes(faiss.vector_to_array(pq_index.codes), pq.M, pq.nbits)
-        return cls(centroids, codes, rotation)
+        return cls(get_pq_centroids(pq_index.pq), read_codes(pq_index), rotation)
 
     @property
     def dim(self):

@@ -1,69 +1,74 @@
 """JPQ idea 3: end-to-end negative sampling from the current PQ index.
 
 Each step retrieves the top ``k`` documents for the current queries with the *current*
-query encoder and centroids, and returns them (relevant ones masked) with the rank of
-every scored document in the full current ranking, which the pairwise loss weights by.
-
-Retrieval is exact ADC in torch through ``retrieval.search`` (streaming over document
-chunks, on the training device). Beyond ``FAISS_ABOVE`` documents the current centroids
-are copied into the faiss index each step and faiss's optimized ADC search retrieves
-instead (ranks beyond k then count as beyond the cut).
+query encoder and centroids (``retrieval.Retriever``: streamed torch ADC, or faiss with the
+current centroids copied in) and returns them, relevant ones masked, with the ranks the
+pairwise loss weights by. Ranks are those of the reference implementation (jingtaozhan/JPQ's
+``compute_loss``), computed from the retrieved list alone, so no step scores the corpus twice:
+  - a retrieved document's rank is its position in the list, 1..k (relevant ones keep their
+    places, so the negative after a relevant document at 1 ranks 2);
+  - a relevant document's rank is its position if it was retrieved, else one plus the number
+    of retrieved documents that score at least as high: k + 1 under exact search, so a
+    relevant document that was not retrieved ranks beyond k and ``--lambda-cut k`` drops it.
 
 ``static`` mines once with the initial encoder and centroids (the ANCE/STAR style), and
-``random`` samples uniformly: both are ablations of this idea.
+``random`` samples uniformly: both are ablations of this idea. Their lists are re-sorted by
+the current scores each step, so ranks mean the same in every mode.
 """
 import torch
 
-from . import retrieval
+SCORE_TOLERANCE = 1e-5  # torch and faiss sum a document's sub-scores in different orders
 
-FAISS_ABOVE = 1_000_000
+
+def list_ranks(scores, rows, positives, pos_scores):
+    """Ranks (1 = best) of the positives [B, P] and of the listed documents [B, k], from a list
+    ``rows`` [B, k] sorted by ``scores`` (padding positives, -1, get a finite rank the loss masks)."""
+    B, k = rows.shape
+    list_rank = torch.arange(1, k + 1, device=rows.device).expand(B, k)
+    hit = positives.unsqueeze(2) == rows.unsqueeze(1)                         # [B, P, k]
+    found, position = hit.any(2), hit.float().argmax(2) + 1
+    floor = pos_scores - SCORE_TOLERANCE * pos_scores.abs().clamp(min=1)
+    above = (scores.unsqueeze(1) >= floor.unsqueeze(2)).sum(2) + 1
+    pos_rank = torch.where(found, position, above)
+    return pos_rank, list_rank
 
 
 class NegativeSampler:
-    def __init__(self, scorer, mode="dynamic", k=200, faiss_index=None, seed=0):
+    def __init__(self, retriever, mode="dynamic", k=200, seed=0):
         if mode not in ("dynamic", "static", "random"):
             raise ValueError(mode)
-        self.scorer, self.mode, self.k = scorer, mode, k
-        use_faiss = scorer.ntotal > FAISS_ABOVE and scorer.centroids is not None
-        self.faiss_index = faiss_index if use_faiss else None
+        self.retriever, self.scorer, self.mode, self.k = retriever, retriever.scorer, mode, k
         self.static = {}
-        self.generator = torch.Generator().manual_seed(seed)
-
-    @torch.no_grad()
-    def _retrieve(self, q):
-        """Top-k rows [B, k], best first, from the current model."""
-        if self.faiss_index is not None:
-            _, rows = self.scorer.write_into(self.faiss_index).search(q.float().cpu().numpy(), self.k)
-            return torch.as_tensor(rows, device=q.device)
-        return retrieval.search(self.scorer, q, self.k)[1]
+        self.generator = torch.Generator().manual_seed(seed)  # checkpointed: a resumed run draws the same
 
     @torch.no_grad()
     def mine(self, qids, q, batch_size=256):
         """``static`` mode: fix every query's negatives once, with the model as it is now."""
         for s in range(0, len(qids), batch_size):
-            rows = self._retrieve(q[s:s + batch_size])
+            rows = self.retriever.search(q[s:s + batch_size], self.k)[1]
             self.static.update((qid, r.cpu()) for qid, r in zip(qids[s:s + batch_size], rows))
 
     @torch.no_grad()
-    def sample(self, qids, q, positives):
-        """Negative rows [B, k], a mask of those that are not relevant, and the current ranks
-        (1 = best) of the positives [B, P] and negatives [B, k].
+    def sample(self, qids, q, positives, relevant=None):
+        """Negative rows [B, k], a mask of those that are not relevant, and the ranks of the
+        positives [B, P] and of the negatives [B, k].
 
-        ``positives`` is a padded [B, P] tensor of rows with -1 for padding. Relevant rows
-        retrieved among the top k are masked rather than removed, to keep tensors rectangular.
+        ``positives`` is a padded [B, P] tensor of the rows the loss pairs (-1 for padding);
+        ``relevant`` (default: the positives) all relevant rows, which are never negatives.
+        Relevant rows in the list are masked rather than removed, to keep tensors rectangular.
         """
-        if self.mode == "random":
-            rows = torch.randint(self.scorer.ntotal, (q.shape[0], self.k), generator=self.generator).to(q.device)
-        elif self.mode == "static":
-            rows = torch.stack([self.static[qid] for qid in qids]).to(q.device)
+        relevant = positives if relevant is None else relevant
+        if self.mode == "dynamic":
+            scores, rows = self.retriever.search(q, self.k)
         else:
-            rows = self._retrieve(q)
-        neg_mask = ~(rows.unsqueeze(2) == positives.unsqueeze(1)).any(2)
-        cand = torch.cat([positives.clamp(min=0), rows], 1)
-        if self.faiss_index is None:
-            cand_ranks = retrieval.ranks(self.scorer, q, cand)
-        else:  # no full ranking: rank the candidates among themselves
-            cand_scores = self.scorer.score_pairs(q, cand)
-            cand_ranks = (cand_scores.unsqueeze(1) > cand_scores.unsqueeze(2)).sum(2) + 1
-        P = positives.shape[1]
-        return rows, neg_mask, cand_ranks[:, :P], cand_ranks[:, P:]
+            if self.mode == "random":
+                rows = torch.randint(self.scorer.ntotal, (q.shape[0], self.k), generator=self.generator)
+            else:
+                rows = torch.stack([self.static[qid] for qid in qids])
+            rows = rows.to(q.device)
+            scores, order = self.scorer.score_pairs(q, rows).sort(dim=1, descending=True)
+            rows = torch.gather(rows, 1, order)
+        neg_mask = ~(rows.unsqueeze(2) == relevant.unsqueeze(1)).any(2)
+        pos_scores = self.scorer.score_pairs(q, positives.clamp(min=0))
+        pos_rank, neg_rank = list_ranks(scores.to(q.device), rows, positives, pos_scores)
+        return rows, neg_mask, pos_rank, neg_rank

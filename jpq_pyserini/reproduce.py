@@ -224,7 +224,7 @@ def jpq_init(spec, m, systems):
     from .datasets import judged_queries
     from .indexdir import read_index_dir
     from .codebook import PQCodebook
-    from .retrieval import evaluate_dev
+    from .retrieval import Retriever, evaluate_dev
 
     encoder = TextEncoder(spec.encoder_recipe.model)
     encoder.config.max_length = spec.encoder_recipe.query_max_length
@@ -232,7 +232,8 @@ def jpq_init(spec, m, systems):
     for name in ("pq", "opq"):
         index, docids, _ = read_index_dir(systems[f"{name}{m}"].index_dir)
         split = judged_queries(spec.dev, {d: i for i, d in enumerate(docids)}, "dev")
-        dev_ndcg[name] = evaluate_dev(encoder, PQCodebook.from_faiss(index), split, docids)["ndcg@10"]
+        retriever = Retriever(PQCodebook.from_faiss(index), index, device=encoder.device)
+        dev_ndcg[name] = evaluate_dev(encoder, retriever, split, docids)["ndcg@10"]
     best = max(dev_ndcg, key=dev_ndcg.get)
     print(f"[reproduce] JPQ at M={m} starts from {best.upper()} (dev nDCG@10: PQ {dev_ndcg['pq']:.4f}, "
           f"OPQ {dev_ndcg['opq']:.4f})", file=sys.stderr)

@@ -1,18 +1,28 @@
-"""Retrieval inside training and evaluation: the scorer protocol, streaming top-k, ranks, dev metrics.
+"""Retrieval inside training and evaluation: the scorer protocol, one retriever, dev metrics.
 
 A *scorer* is the document side of the model in torch. Two implement it:
 ``codebook.PQCodebook`` (exact ADC over fixed codes with trainable centroids, the score faiss
-computes) and ``FlatScorer`` (the uncompressed vectors, for ``--target flat``). The negative
-sampler, the dev evaluation of ``train`` and the JPQ start-point choice of ``reproduce`` all
-retrieve through the functions below, which stream over document chunks: memory is
-O(queries x chunk), never O(queries x corpus).
+computes) and ``FlatScorer`` (the uncompressed vectors, for ``--target flat``).
+
+A ``Retriever`` returns the top k of the *current* model; the negative sampler, the dev
+evaluation of ``train`` and the JPQ start-point choice of ``reproduce`` all retrieve through
+it, in one of two ways (``--mining``):
+  torch  exact scores streamed over document chunks with a running top-k merge, on the
+         training device (CPU or CUDA): memory O(queries x chunk), never O(queries x corpus);
+  faiss  the current centroids copied into the faiss index, then faiss's own search (its
+         ADC kernels on CPU, or faiss GPU where installed: ``faiss-gpu``).
+``auto`` takes faiss above ``--mining-threshold`` documents on a CPU (faiss's kernels are
+several times faster than torch's gathers there) and torch otherwise.
 """
 from typing import Protocol
 
 import torch
 
+from .errors import UsageError
+
 DOC_CHUNK = 65536
-RANK_TOLERANCE = 1e-6
+FAISS_ABOVE = 1_000_000
+MINING = ("auto", "torch", "faiss", "faiss-gpu")
 
 
 class Scorer(Protocol):
@@ -23,6 +33,9 @@ class Scorer(Protocol):
         ...
 
     def score_pairs(self, q, doc_rows):                   # [B, n]: doc_rows [B, n], a list per query
+        ...
+
+    def write_into(self, index):                          # the faiss index, scoring as this scorer now does
         ...
 
 
@@ -48,9 +61,12 @@ class FlatScorer(torch.nn.Module):
     def score_all(self, q):
         return self.score_range(q, 0, self.ntotal)
 
+    def write_into(self, index):
+        return index  # document vectors never train
+
 
 @torch.no_grad()
-def search(scorer, q, k, chunk=DOC_CHUNK):
+def stream_topk(scorer, q, k, chunk=DOC_CHUNK):
     """(scores [B, k], rows [B, k]) of the top ``k`` documents, best first, by a running
     top-k merge over document chunks."""
     k = min(k, scorer.ntotal)
@@ -67,31 +83,64 @@ def search(scorer, q, k, chunk=DOC_CHUNK):
     return best_s, best_i
 
 
-@torch.no_grad()
-def ranks(scorer, q, rows, chunk=DOC_CHUNK):
-    """Rank [B, n] (1 = best) of the documents ``rows`` [B, n] in each query's full ranking:
-    one plus the number of documents that score higher, counted chunk by chunk. "Higher"
-    means by more than float32 rounding, so that a document scored by two kernels (pairs
-    here, ranges below) never outranks itself."""
-    target = scorer.score_pairs(q, rows)
-    target = target + RANK_TOLERANCE * target.abs().clamp(min=1)
-    out = torch.ones_like(rows)
-    for start in range(0, scorer.ntotal, chunk):
-        s = scorer.score_range(q, start, min(start + chunk, scorer.ntotal)).sort(dim=1).values
-        out += s.shape[1] - torch.searchsorted(s, target.contiguous(), right=True)
-    return out
+def faiss_gpus():
+    import faiss
+    return faiss.get_num_gpus() if hasattr(faiss, "StandardGpuResources") else 0
+
+
+def choose_mining(mining, ntotal, device, index, threshold=FAISS_ABOVE):
+    """The retrieval path ``--mining`` names, or ``auto``'s choice; one line for a path this
+    machine or this run cannot serve."""
+    if mining not in MINING:
+        raise UsageError(f"--mining {mining}: expected one of {', '.join(MINING)}")
+    cuda = str(device).startswith("cuda")
+    if mining == "auto":
+        if ntotal <= threshold or index is None:
+            return "torch"
+        return ("faiss-gpu" if faiss_gpus() else "torch") if cuda else "faiss"
+    if mining != "torch" and index is None:
+        raise UsageError(f"--mining {mining}: needs the faiss index the scorer came from")
+    if mining == "faiss-gpu" and not faiss_gpus():
+        raise UsageError("--mining faiss-gpu: this faiss build sees no GPU (install faiss-gpu on a CUDA machine, "
+                         "or use --mining faiss or torch)")
+    return mining
+
+
+class Retriever:
+    """The top k of the current model (scorer and, through the queries, the encoder)."""
+
+    def __init__(self, scorer, index=None, mining="auto", threshold=FAISS_ABOVE, device="cpu", chunk=DOC_CHUNK):
+        self.scorer, self.index, self.chunk = scorer, index, chunk
+        self.mode = choose_mining(mining, scorer.ntotal, device, index, threshold)
+        self.gpu = None
+
+    @torch.no_grad()
+    def search(self, q, k):
+        """(scores [B, k], rows [B, k]), best first."""
+        k = min(k, self.scorer.ntotal)
+        if self.mode == "torch":
+            return stream_topk(self.scorer, q, k, self.chunk)
+        index = self.scorer.write_into(self.index)  # this step's centroids
+        if self.mode == "faiss-gpu":
+            import faiss
+            self.gpu = self.gpu or faiss.StandardGpuResources()
+            device = q.device.index if q.device.type == "cuda" else 0
+            index = faiss.index_cpu_to_gpu(self.gpu, device or 0, index)
+        scores, rows = index.search(q.float().cpu().numpy(), k)
+        return torch.as_tensor(scores, device=q.device), torch.as_tensor(rows, device=q.device)
 
 
 @torch.no_grad()
-def evaluate_dev(encoder, scorer, split, docids, k=100, batch_size=256):
-    """ranx's nDCG@10, MRR@10 and R@100 of ``split`` (a ``datasets.JudgedQueries``)."""
+def evaluate_dev(encoder, retriever, split, docids, k=100, batch_size=256):
+    """ranx's nDCG@10, MRR@10 and R@100 of ``split`` (a ``datasets.JudgedQueries``). Queries go
+    ``batch_size`` at a time, so peak memory does not grow with their number."""
     from ranx import Qrels, Run, evaluate
 
     run = {}
     for s in range(0, len(split.qids), batch_size):
         qids = split.qids[s:s + batch_size]
         q = torch.as_tensor(encoder.encode([split.texts[i] for i in qids])).to(encoder.device)
-        scores, rows = search(scorer, q, k)
+        scores, rows = retriever.search(q, k)
         run.update((qid, {docids[r]: float(v) for v, r in zip(ss.tolist(), rr.tolist())})
                    for qid, ss, rr in zip(qids, scores, rows))
     m = evaluate(Qrels({q: split.qrels[q] for q in split.qids}), Run(run), ["ndcg@10", "mrr@10", "recall@100"])

@@ -35,7 +35,7 @@ from .fsutil import atomic_dir, atomic_file, check_output_dir
 from .indexdir import flat_vectors, inherited, read_index_dir, write_index_dir
 from .loss import RANKING_LOSSES, reconstruction_loss
 from .negatives import NegativeSampler
-from .retrieval import FlatScorer, evaluate_dev
+from .retrieval import FAISS_ABOVE, MINING, FlatScorer, Retriever, evaluate_dev
 
 
 @dataclass
@@ -50,6 +50,8 @@ class TrainConfig:
     positives: str = "all"              # all | one (one per query per step, sampled: worse on NFCorpus dev)
     negatives: str = "dynamic"          # dynamic | static | random
     neg_topk: int = 200
+    mining: str = "auto"                # torch | faiss | faiss-gpu | auto: how the top k is retrieved (retrieval.py)
+    mining_threshold: int = FAISS_ABOVE # auto: faiss above this many documents (on a CPU)
     lambda_cut: int = 200               # 0: no cut
     temperature: float = 0.05
     centroid_training: bool = True
@@ -76,7 +78,7 @@ class TrainConfig:
         def need(ok, flag, value, what):
             if not ok:
                 raise UsageError(f"--{flag} {value}: expected {what}")
-        for name in ("epochs", "batch_size", "neg_topk", "query_max_length"):
+        for name in ("epochs", "batch_size", "neg_topk", "query_max_length", "mining_threshold"):
             value = getattr(self, name)
             need(isinstance(value, int) and value >= 1, name.replace("_", "-"), value, "a positive integer")
         for name in ("lambda_cut", "warmup_steps", "patience", "save_steps"):
@@ -101,7 +103,8 @@ class TrainConfig:
 
     # Changing any of these makes a checkpoint incompatible with the run.
     def fingerprint(self):
-        skip = {"output", "device", "save_steps"}  # epochs stays: it shapes the learning-rate schedule
+        # epochs stays: it shapes the learning-rate schedule; both mining paths are exact
+        skip = {"output", "device", "save_steps", "mining", "mining_threshold"}
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
 
@@ -110,13 +113,16 @@ def default_centroid_lr(m):
 
 
 # ---------------------------------------------------------------- distributed
-def dist_info():
+def dist_info(device):
+    """(rank, world, device): under torchrun each CUDA rank takes the GPU its LOCAL_RANK names."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and device.startswith("cuda"):
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(device)
     if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
+        torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     rank = torch.distributed.get_rank() if world > 1 else 0
-    return rank, world
+    return rank, world, device
 
 
 def all_reduce_grads(params, world):
@@ -214,7 +220,7 @@ def start_or_resume(run, resume, last, best_dir):
     """(step, best, best weights): from the last checkpoint, or a fresh output dir at step 0."""
     if resume:
         step, best = checkpoint.load(last, run.encoder, run.scorer, run.optimizer, run.scheduler,
-                                     run.cfg.fingerprint())
+                                     run.cfg.fingerprint(), run.sampler.generator)
         return step, best, checkpoint.read_weights(best_dir) if best_dir.is_dir() else None
     if run.rank == 0:
         run.out.mkdir(parents=True, exist_ok=True)
@@ -243,6 +249,7 @@ class Run:
     optimizer: object
     scheduler: object
     params: list
+    retriever: Retriever                # the current model's top k: negatives and dev evaluation
     sampler: NegativeSampler
     targets: object = None              # --loss mse: the document vectors
 
@@ -251,11 +258,13 @@ class Run:
         return self.steps_per_epoch * self.cfg.epochs
 
 
-def check_output(cfg, resume, overwrite):
-    """--output's real path, checked. A fresh run writes into it directly, so that ``--resume``
+def check_output(cfg, resume, overwrite, rank=0):
+    """--output's real path, checked (by rank 0, the only one that writes). A fresh run writes into it directly, so that ``--resume``
     finds its checkpoints after a kill; ``--overwrite`` of a previous output builds the new one
     beside it and swaps at the end, so a killed retrain leaves the old output whole."""
     final = Path(cfg.output)
+    if rank > 0:
+        return final
     if resume:
         fsutil.recover(final / "checkpoints" / "last")  # a save that a kill cut short
         if not (final / "checkpoints" / "last").is_dir():
@@ -267,9 +276,8 @@ def check_output(cfg, resume, overwrite):
 
 def setup(cfg, resume, overwrite):
     cfg.check()
-    rank, world = dist_info()
-    final = check_output(cfg, resume, overwrite)
-    device = resolve_device(cfg.device)
+    rank, world, device = dist_info(resolve_device(cfg.device))
+    final = check_output(cfg, resume, overwrite, rank)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -283,7 +291,8 @@ def setup(cfg, resume, overwrite):
         raise UsageError(f"--train {cfg.train} and --dev {cfg.dev} share queries; model selection needs a held-out dev set")
     steps_per_epoch = math.ceil(len(train.qids) / cfg.batch_size)
     optimizer, scheduler, params = make_optimizer(cfg, encoder, scorer, steps_per_epoch * cfg.epochs)
-    sampler = NegativeSampler(scorer, cfg.negatives, cfg.neg_topk, index, seed=cfg.seed)
+    retriever = Retriever(scorer, index, cfg.mining, cfg.mining_threshold, device)
+    sampler = NegativeSampler(retriever, cfg.negatives, cfg.neg_topk, seed=cfg.seed)
     if cfg.negatives == "static":
         if resume:  # the negatives came from the initial model, which a resumed run no longer has
             raise UsageError("--resume is not supported with --negatives static")
@@ -291,7 +300,7 @@ def setup(cfg, resume, overwrite):
     replacing = not resume and rank == 0 and final.is_dir() and any(final.iterdir())
     out = fsutil.temp_dir_for(final) if replacing else final
     return Run(cfg, out, final, rank, world, index, docids, meta, scorer, encoder, train, dev, steps_per_epoch,
-               optimizer, scheduler, params, sampler, targets)
+               optimizer, scheduler, params, retriever, sampler, targets)
 
 
 def batch_loss(run, batch, global_size, step, timing):
@@ -299,10 +308,11 @@ def batch_loss(run, batch, global_size, step, timing):
     cfg, scorer, device = run.cfg, run.scorer, run.encoder.device
     # 1. encode the queries with the current encoder (gradients on)
     q = run.encoder([run.train.texts[i] for i in batch], cfg.query_max_length)
+    relevant = pad([run.train.positives[i] for i in batch], device)
     positives = pad([pick_positives(run.train.positives[i], cfg.positives, cfg.seed, step) for i in batch], device)
     # 2. negatives and ranks from the current PQ index (idea 3)
     t0 = time.perf_counter()
-    neg_rows, neg_mask, pos_rank, neg_rank = run.sampler.sample(batch, q.detach(), positives)
+    neg_rows, neg_mask, pos_rank, neg_rank = run.sampler.sample(batch, q.detach(), positives, relevant)
     timing["sample"] += time.perf_counter() - t0
     # 3. PQ scores with trainable centroids (idea 2) under the ranking loss (idea 1)
     pos_s = scorer.score_pairs(q, positives.clamp(min=0))
@@ -345,9 +355,11 @@ def _train(run, cfg, resume, progress, stop_after):
     def end_of_epoch(epoch, record):
         """Dev metrics, best-epoch selection (epoch 0 = the untrained model), log line."""
         nonlocal best, best_state
-        dev = {f"dev_{k}": v for k, v in evaluate_dev(encoder, scorer, run.dev, run.docids).items()}
+        t0 = time.perf_counter()
+        dev = {f"dev_{k}": v for k, v in evaluate_dev(encoder, run.retriever, run.dev, run.docids).items()}
+        dev_seconds = round(time.perf_counter() - t0, 2)
         with open(out / "train_log.jsonl", "a") as f:
-            f.write(json.dumps({"epoch": epoch, "step": step, **record, **dev}) + "\n")
+            f.write(json.dumps({"epoch": epoch, "step": step, **record, **dev, "dev_seconds": dev_seconds}) + "\n")
         if best is None or dev["dev_ndcg@10"] > best["ndcg@10"]:
             start = dev["dev_ndcg@10"] if best is None else best["start_ndcg@10"]
             best = {**dev, "ndcg@10": dev["dev_ndcg@10"], "epoch": epoch, "start_ndcg@10": start}
@@ -356,7 +368,8 @@ def _train(run, cfg, resume, progress, stop_after):
         return dev["dev_ndcg@10"]
 
     def save():
-        checkpoint.save(last, encoder, scorer, run.optimizer, run.scheduler, step, best, cfg.fingerprint())
+        checkpoint.save(last, encoder, scorer, run.optimizer, run.scheduler, step, best, cfg.fingerprint(),
+                        run.sampler.generator)
 
     if step == 0 and rank == 0:
         end_of_epoch(0, {})
@@ -491,6 +504,10 @@ def build_parser():
                    help="relevant documents per query and step: all, or one sampled")
     p.add_argument("--negatives", choices=["dynamic", "static", "random"], default=d.negatives)
     p.add_argument("--neg-topk", type=positive_int, default=d.neg_topk)
+    p.add_argument("--mining", choices=MINING, default=d.mining,
+                   help="top-k retrieval for negatives and dev evaluation: streamed torch ADC, faiss with the "
+                        "current centroids, faiss on a GPU, or auto (faiss above --mining-threshold docs on a CPU)")
+    p.add_argument("--mining-threshold", type=positive_int, default=d.mining_threshold)
     p.add_argument("--lambda-cut", type=nonneg_int, default=d.lambda_cut)
     p.add_argument("--temperature", type=positive_float, default=d.temperature)
     p.add_argument("--no-centroid-training", dest="centroid_training", action="store_false")

@@ -85,45 +85,6 @@ def test_two_processes_gloo_match_one_process(pq_dir, tiny_beir, tmp_path):
     np.testing.assert_allclose(ca, cb, atol=2e-5)
 
 
-def test_negative_sampler_modes(pq_dir):
-    from jpq_pyserini.negatives import NegativeSampler
-    index, _, _ = read_index_dir(pq_dir)
-    cb = PQCodebook.from_faiss(index)
-    q = torch.randn(3, cb.dim)
-    positives = torch.tensor([[0, -1], [5, 6], [7, -1]])
-    dyn, sta = NegativeSampler(cb, "dynamic", k=20), NegativeSampler(cb, "static", k=20)
-    sta.mine(["a", "b", "c"], q)
-    rows, mask, pos_rank, neg_rank = dyn.sample(["a", "b", "c"], q, positives)
-    full = cb.score_all(q)
-    assert torch.equal(rows, full.topk(20).indices)
-    assert torch.equal(neg_rank[:, 0], torch.ones(3, dtype=torch.long))  # the top hit has rank 1
-    assert torch.equal(pos_rank[1, 0], (full[1] > full[1, 5]).sum() + 1)
-    assert not mask[1][(rows[1] == 5) | (rows[1] == 6)].any()  # relevant documents are never negatives
-    assert mask[0][rows[0] != 0].all()
-    with torch.no_grad():
-        cb.centroids.mul_(-1)  # reverses every ranking
-    assert torch.equal(sta.sample(["a", "b", "c"], q, positives)[0], rows)       # static: mined once
-    assert not torch.equal(dyn.sample(["a", "b", "c"], q, positives)[0], rows)   # dynamic: follows the index
-
-
-def test_streaming_retrieval_equals_brute_force(pq_dir, flat_dir):
-    """Top-k and ranks streamed over small document chunks equal the full score matrix."""
-    from jpq_pyserini import retrieval
-    from jpq_pyserini.indexdir import flat_vectors
-    torch.manual_seed(0)
-    for scorer in (PQCodebook.from_faiss(read_index_dir(pq_dir)[0]),
-                   retrieval.FlatScorer(flat_vectors(read_index_dir(flat_dir)[0]))):
-        q = torch.nn.functional.normalize(torch.randn(5, 384), dim=-1)
-        full = scorer.score_all(q)
-        scores, rows = retrieval.search(scorer, q, 30, chunk=37)
-        torch.testing.assert_close(scores, full.topk(30).values)
-        torch.testing.assert_close(torch.gather(full, 1, rows), scores)
-        cand = torch.randint(scorer.ntotal, (5, 11))
-        target = torch.gather(full, 1, cand)
-        expected = (full.unsqueeze(1) > (target + retrieval.RANK_TOLERANCE * target.abs().clamp(min=1)).unsqueeze(2)).sum(2) + 1
-        assert torch.equal(retrieval.ranks(scorer, q, cand, chunk=37), expected)
-
-
 def test_positive_sampling():
     """one: one relevant row per step, the same on a rerun (resume) and varying over steps."""
     from jpq_pyserini.train import pick_positives
