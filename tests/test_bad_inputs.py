@@ -300,7 +300,8 @@ CASES = [
                           ("--backoff-margin", "-0.1"), ("--dropout", "1"), ("--clip", "0"),
                           ("--weight-decay", "nan"), ("--query-max-length", "0"), ("--save-steps", "-1"),
                           ("--threads", "0"), ("--loss", "hinge"), ("--negatives", "none"), ("--target", "ivf"),
-                          ("--positives", "some"), ("--seed", "x")]],
+                          ("--positives", "some"), ("--seed", "x"), ("--mining", "gpu"),
+                          ("--mining-threshold", "0"), ("--mining-threshold", "1.5")]],
     ("train-flat-index", "train", lambda P: ["--index", P.flat, "--dev", P.test, "--output", P.out], "a flat index"),
     ("train-no-qrels", "train", lambda P: ["--index", P.pq, "--train", f"{P.root}/noqrels", "--dev", P.test, "--output", P.out], "has no qrels"),
     ("train-wrong-corpus", "train", lambda P: ["--index", P.pq, "--train", "jpq-pyserini/scifact/train", "--dev", P.test, "--output", P.out], "not in the index"),
@@ -321,6 +322,7 @@ CASES = [
     ("train-resume-bad-config", "train", lambda P: ["--index", P.pq, "--train", f"{P.beir}/train", "--dev", P.test, "--output", P.ckpt_config, "--resume", "--epochs", "2", "--batch-size", "8", "--neg-topk", "50"], "config.json:2:2"),
     ("train-resume-bad-weights", "train", lambda P: ["--index", P.pq, "--train", f"{P.beir}/train", "--dev", P.test, "--output", P.ckpt_weights, "--resume", "--epochs", "2", "--batch-size", "8", "--neg-topk", "50"], "weights.safetensors"),
     ("train-mse-flat", "train", lambda P: ["--index", P.flat, "--dev", P.test, "--output", P.out, "--loss", "mse", "--target", "flat"], "--loss mse"),
+    ("train-mining-faiss-gpu", "train", lambda P: ["--index", P.pq, "--train", f"{P.beir}/train", "--dev", P.test, "--output", P.out, "--mining", "faiss-gpu"], "--mining faiss-gpu"),
     ("train-bad-device", "train", lambda P: ["--index", P.pq, "--dev", P.test, "--output", P.out, "--device", "cuda:3"], "--device"),
     # ---------------------------------------------------------------- reproduce
     ("reproduce-missing-spec", "reproduce", lambda P: [f"{P.root}/nope.yaml", "--output", P.out], "no such file"),
