@@ -2,6 +2,7 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import run_cli
@@ -50,10 +51,11 @@ def test_no_dev_improvement_exports_the_untrained_model_and_says_so(pq_dir, tiny
     assert torch.equal(a.centroids, b.centroids)
 
 
-def test_resume_matches_uninterrupted(pq_dir, tiny_beir, tmp_path):
-    full = _cfg(pq_dir, tiny_beir, tmp_path / "full")
+@pytest.mark.parametrize("negatives", ["dynamic", "random"])  # random: the sampler's generator is checkpointed
+def test_resume_matches_uninterrupted(pq_dir, tiny_beir, tmp_path, negatives):
+    full = _cfg(pq_dir, tiny_beir, tmp_path / "full", negatives=negatives)
     train_jpq(full, progress=False)
-    part = _cfg(pq_dir, tiny_beir, tmp_path / "part", save_steps=2)
+    part = _cfg(pq_dir, tiny_beir, tmp_path / "part", save_steps=2, negatives=negatives)
     assert train_jpq(part, progress=False, stop_after=5) is None  # "killed" mid-epoch 2
     train_jpq(part, resume=True, progress=False)
     a, b = _last_weights(tmp_path / "full"), _last_weights(tmp_path / "part")
