@@ -1,7 +1,8 @@
 """JPQ idea 2: the PQ codebook as trainable parameters, read from and written to faiss.
 
-A faiss index ``IndexPreTransform(OPQMatrix, IndexPQ)`` (or a bare ``IndexPQ``) scores a
-query q against document n as
+A faiss index ``IndexPreTransform(OPQMatrix, IndexPQ)`` (or a bare ``IndexPQ``; or
+``IndexPQFastScan``; or ``IndexIVFPQ[FastScan]`` with ``by_residual = False``, whose lists
+share one codebook) scores a query q against document n as
 
     score(q, n) = sum_m < (A q)_m , C[m, code[n, m]] >
 
@@ -38,6 +39,8 @@ def read_codes(pq_index, chunk=CODE_CHUNK):
     Fast-scan storage interleaves 32 documents per SIMD block; faiss's CodePacker undoes that
     one block at a time."""
     pq, n = pq_index.pq, pq_index.ntotal
+    if isinstance(pq_index, faiss.IndexIVF):
+        return _read_ivf_codes(pq_index)
     stored = faiss.rev_swig_ptr(pq_index.codes.data(), pq_index.codes.size())  # a view, no copy
     out = np.empty((n, pq.M), dtype=np.uint8)
     if isinstance(pq_index, faiss.IndexPQFastScan):
@@ -59,6 +62,9 @@ def read_codes(pq_index, chunk=CODE_CHUNK):
     return out
 
 
+PQ_INDEXES = (faiss.IndexPQ, faiss.IndexPQFastScan, faiss.IndexIVFPQ, faiss.IndexIVFPQFastScan)
+
+
 def split_index(index):
     """(rotation matrix or None, inner PQ index) of an index as ``jpq-pyserini index`` writes it."""
     rotation = None
@@ -73,9 +79,36 @@ def split_index(index):
         inner = faiss.downcast_index(index.index)
     else:
         inner = faiss.downcast_index(index)
-    if not isinstance(inner, (faiss.IndexPQ, faiss.IndexPQFastScan)):
-        raise UsageError(f"expected a PQ index (IndexPQ or IndexPQFastScan), found {type(inner).__name__}")
+    if isinstance(inner, (faiss.IndexIVFPQ, faiss.IndexIVFPQFastScan)) and inner.by_residual:
+        raise UsageError(f"{type(inner).__name__} encodes residuals, so every list has its own codebook; JPQ needs "
+                         f"one shared codebook: build with `jpq-pyserini index --ivf NLIST` (by_residual = False)")
+    if not isinstance(inner, PQ_INDEXES):
+        raise UsageError(f"expected a PQ index ({', '.join(c.__name__ for c in PQ_INDEXES)}), "
+                         f"found {type(inner).__name__}")
     return rotation, inner
+
+
+def _read_ivf_codes(ivf):
+    """Codes of an inverted-file index, list by list, placed at each document's row (its id)."""
+    pq, invlists = ivf.pq, ivf.invlists
+    packer = ivf.get_CodePacker()  # blocks of 32 documents for fast-scan lists, single codes otherwise
+    out = np.empty((ivf.ntotal, pq.M), dtype=np.uint8)
+    for lst in range(ivf.nlist):
+        size = invlists.list_size(lst)
+        if size == 0:
+            continue
+        ids = faiss.rev_swig_ptr(invlists.get_ids(lst), size).copy()
+        blocks = -(-size // packer.nvec)
+        stored = faiss.rev_swig_ptr(invlists.get_codes(lst), blocks * packer.block_size)
+        if packer.nvec == 1:  # plain codes, one after another
+            flat = stored.reshape(size, packer.code_size)
+        else:
+            flat = np.empty((blocks * packer.nvec, packer.code_size), dtype=np.uint8)
+            for b in range(blocks):
+                packer.unpack_all(faiss.swig_ptr(stored[b * packer.block_size:]),
+                                  faiss.swig_ptr(flat[b * packer.nvec:]))
+        out[ids] = unpack_codes(flat[:size], pq.M, pq.nbits)
+    return out
 
 
 class PQCodebook(torch.nn.Module):

@@ -1,7 +1,7 @@
 """``jpq-pyserini index``: a PQ index dir from a flat index dir (OPQ+PQ by default, ``--no-opq`` for plain PQ).
 
 Mirrors ``pyserini.index.faiss`` (``--input --output --pq-m --pq-nbits``, plus ``--opq /
---no-opq`` and ``--fast-scan``). Codes are assigned by nearest centroid (L2), as faiss's
+--no-opq``, ``--fast-scan`` and ``--ivf NLIST``). Codes are assigned by nearest centroid (L2), as faiss's
 IndexPQ.add does, also for inner-product search: assigning by largest inner product
 cost 2-7 points of nDCG@10 on SciFact (../shared/NOTES.md).
 
@@ -14,6 +14,7 @@ and faiss 1.15's OPQ training crashes with fewer vectors than dimensions, so wit
 default (neither flag) such a small corpus falls back to plain PQ, with a note.
 """
 import argparse
+import math
 import sys
 import time
 
@@ -48,8 +49,32 @@ def new_pq_index(dim, m, nbits, opq=True, seed=1234):
     return faiss.IndexPreTransform(rotation, pq_index)
 
 
-def build_pq_index(vectors, m, nbits=8, opq=True, fast_scan=False, seed=1234):
-    """A trained, filled faiss index over ``vectors`` (float32 [n, d])."""
+def new_ivf_index(dim, m, nbits, opq, fast_scan, nlist, nprobe, seed=1234):
+    """An inverted-file index whose one PQ codebook is shared by every list (``by_residual =
+    False``): a document's score does not depend on its list, so JPQ-trained centroids drop in
+    unchanged and the lists only choose which documents to score."""
+    quantizer = faiss.IndexFlatIP(dim)  # faiss's Python wrapper keeps it alive with the index
+    kind = faiss.IndexIVFPQFastScan if fast_scan else faiss.IndexIVFPQ
+    index = ivf = kind(quantizer, dim, nlist, m, nbits, faiss.METRIC_INNER_PRODUCT)
+    ivf.by_residual = False
+    ivf.nprobe = nprobe
+    ivf.cp.seed = seed
+    ivf.pq.cp.seed = seed
+    ivf.pq.cp.min_points_per_centroid = 1  # as new_pq_index: one note from the build, not a warning per k-means
+    if opq:
+        rotation = faiss.OPQMatrix(dim, m)
+        rotation.pq = ivf.pq
+        index = faiss.IndexPreTransform(rotation, ivf)
+    return index
+
+
+def default_nprobe(nlist):
+    return max(1, nlist // 16)
+
+
+def build_pq_index(vectors, m, nbits=8, opq=True, fast_scan=False, seed=1234, ivf=0, nprobe=None):
+    """A trained, filled faiss index over ``vectors`` (float32 [n, d]); ``ivf`` > 0: an
+    inverted-file index with that many lists, searched ``nprobe`` lists deep by default."""
     check_pq_shape(vectors.shape[1], m, nbits)
     if len(vectors) < 2 ** nbits:
         raise UsageError(f"--input: {len(vectors)} documents, fewer than the {2 ** nbits} centroids per sub-space "
@@ -60,6 +85,12 @@ def build_pq_index(vectors, m, nbits=8, opq=True, fast_scan=False, seed=1234):
     if opq and len(vectors) < need:
         # faiss 1.15's OPQMatrix.train aborts the whole process (invalid free) on so few vectors.
         raise UsageError(f"--opq needs at least {need} training vectors here, got {len(vectors)}; use --no-opq")
+    if ivf:
+        check_ivf(ivf, nprobe, len(vectors))
+        index = new_ivf_index(vectors.shape[1], m, nbits, opq, fast_scan, ivf, nprobe or default_nprobe(ivf), seed)
+        index.train(vectors)
+        index.add(vectors)
+        return index
     index = new_pq_index(vectors.shape[1], m, nbits, opq, seed)
     index.train(vectors)
     index.add(vectors)
@@ -75,9 +106,18 @@ def build_pq_index(vectors, m, nbits=8, opq=True, fast_scan=False, seed=1234):
     return index
 
 
-def pq_meta(dim, m, nbits, opq, fast_scan, source_meta):
+def check_ivf(nlist, nprobe, n):
+    if nlist > n:
+        raise UsageError(f"--ivf {nlist}: more lists than the {n} documents; use at most about sqrt(N) to 16 sqrt(N) "
+                         f"lists (here {max(1, int(math.sqrt(n)))} to {min(n, 16 * int(math.sqrt(n)))})")
+    if nprobe is not None and nprobe > nlist:
+        raise UsageError(f"--nprobe {nprobe}: larger than --ivf {nlist}, the number of lists")
+
+
+def pq_meta(dim, m, nbits, opq, fast_scan, source_meta, ivf=0, nprobe=None):
     bytes_per_doc = m * nbits / 8
     return {"kind": "pq", "pq_m": m, "pq_nbits": nbits, "opq": opq, "fast_scan": fast_scan,
+            **({"ivf": ivf, "nprobe": nprobe or default_nprobe(ivf)} if ivf else {}),
             "bytes_per_doc": bytes_per_doc, "compression_ratio": round(4 * dim / bytes_per_doc, 2),
             "corpus": source_meta.get("corpus"), "encoder": source_meta.get("encoder"),
             "pooling": source_meta.get("pooling"), "normalize": source_meta.get("normalize")}
@@ -87,19 +127,24 @@ def opq_minimum(dim, nbits):
     return max(2 * 2 ** nbits, dim + 1)
 
 
-def index_flat_dir(input_dir, output, m, nbits=8, opq=None, fast_scan=False, overwrite=False, threads=None, seed=1234):
+def index_flat_dir(input_dir, output, m, nbits=8, opq=None, fast_scan=False, overwrite=False, threads=None, seed=1234,
+                   ivf=0, nprobe=None):
     """``opq=None``: OPQ when there are enough vectors to train it, else plain PQ."""
+    if nprobe is not None and not ivf:
+        raise UsageError(f"--nprobe {nprobe}: only for an inverted-file index (--ivf NLIST)")
     check_output_dir(output, overwrite, inputs=[("--input", input_dir)])
     flat, docids, source_meta = read_index_dir(input_dir, "--input")
     vectors = flat_vectors(flat, f"--input {input_dir}")
     check_pq_shape(vectors.shape[1], m, nbits)
+    if ivf:
+        check_ivf(ivf, nprobe, len(vectors))
     fallback = opq is None and len(vectors) < opq_minimum(vectors.shape[1], nbits)
     opq = (not fallback) if opq is None else opq
     if threads:
         faiss.omp_set_num_threads(threads)
     t0 = time.perf_counter()
-    index = build_pq_index(vectors, m, nbits, opq, fast_scan, seed)
-    meta = pq_meta(vectors.shape[1], m, nbits, opq, fast_scan, source_meta)
+    index = build_pq_index(vectors, m, nbits, opq, fast_scan, seed, ivf, nprobe)
+    meta = pq_meta(vectors.shape[1], m, nbits, opq, fast_scan, source_meta, ivf, nprobe)
     meta.update(source_index=str(input_dir), train_seconds=round(time.perf_counter() - t0, 2),
                 train_vectors=len(vectors), opq_fallback=fallback)
     with atomic_dir(output, overwrite) as tmp:
@@ -115,6 +160,10 @@ def build_parser():
     p.add_argument("--opq", action=argparse.BooleanOptionalAction, default=None,
                    help="learn an OPQ rotation first (default: yes, when the corpus has enough vectors)")
     p.add_argument("--fast-scan", action="store_true", help="write a SIMD fast-scan index (needs --pq-nbits 4)")
+    p.add_argument("--ivf", type=positive_int, default=0, metavar="NLIST",
+                   help="inverted-file index with NLIST lists sharing one PQ codebook (IndexIVFPQ[FastScan])")
+    p.add_argument("--nprobe", type=positive_int, default=None,
+                   help="lists searched per query, recorded in the index (default NLIST/16; search --nprobe overrides)")
     p.add_argument("--threads", type=positive_int, default=None, help="faiss OpenMP threads for training")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--overwrite", action="store_true")
@@ -125,8 +174,11 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     meta = index_flat_dir(args.input, args.output, args.pq_m, args.pq_nbits, args.opq, args.fast_scan,
-                          args.overwrite, args.threads, args.seed)
-    kind = f"{'OPQ+' if meta['opq'] else ''}PQ{meta['pq_m']}x{meta['pq_nbits']}{' fast-scan' if meta['fast_scan'] else ''}"
+                          args.overwrite, args.threads, args.seed, args.ivf, args.nprobe)
+    ivf = f"IVF{args.ivf}+" if args.ivf else ""
+    probe = f" (nprobe {meta['nprobe']})" if args.ivf else ""
+    kind = (f"{'OPQ+' if meta['opq'] else ''}{ivf}PQ{meta['pq_m']}x{meta['pq_nbits']}"
+            f"{' fast-scan' if meta['fast_scan'] else ''}{probe}")
     note = ""
     if meta["opq_fallback"]:
         note += "; plain PQ: too few vectors to train OPQ (pass --no-opq to silence)"

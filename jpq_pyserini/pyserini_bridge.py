@@ -104,6 +104,40 @@ def jpq_encoder_choice():
         argparse._ActionsContainer.add_argument = original
 
 
+def drop_flag(argv, flag):
+    """argv without ``flag`` and its value (a flag of ours that Pyserini does not know)."""
+    out, it = [], iter(argv)
+    for a in it:
+        if a == flag:
+            next(it, None)
+        elif not a.startswith(flag + "="):
+            out.append(a)
+    return out
+
+
+@contextlib.contextmanager
+def ivf_probes(nprobe):
+    """Pyserini's FaissSearcher loads the index with ``faiss.read_index`` and has no nprobe
+    setting (only HNSW's efSearch): set the inverted-file index's probe count as it loads."""
+    import faiss
+
+    if nprobe is None:
+        yield
+        return
+    read = faiss.read_index
+
+    def read_with_probes(*args, **kwargs):
+        index = read(*args, **kwargs)
+        faiss.extract_index_ivf(index).nprobe = nprobe
+        return index
+
+    faiss.read_index = read_with_probes
+    try:
+        yield
+    finally:
+        faiss.read_index = read
+
+
 def replace_flag(argv, flag, value):
     """argv with ``flag``'s value set to ``value`` (added when absent)."""
     out, found, it = [], False, iter(argv)

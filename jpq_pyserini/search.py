@@ -6,6 +6,8 @@ itself. Around it we add what Pyserini lacks:
     for a JPQ encoder dir and for the embedded default encoder;
   * ``--topics`` also takes an ir_datasets id or a local collection (written to a TSV that
     Pyserini reads);
+  * ``--nprobe N`` for an inverted-file index (``index --ivf``): lists searched per query
+    (default: the count recorded in the index);
   * checks that fail with one line before Pyserini starts (index dir, docid count, encoder
     dimension, unknown topics, empty queries), and a run file that appears only complete.
 """
@@ -17,8 +19,9 @@ from pathlib import Path
 from ._bootstrap import require_java
 from .errors import Parser, UsageError, cli, positive_int
 from .fsutil import atomic_file, check_output_file
-from .indexdir import faiss_reason, index_dim
-from .pyserini_bridge import check_topics, is_jpq_encoder, jpq_encoder_choice, replace_flag, run_module, topics_file
+from .indexdir import faiss_reason, index_dim, read_meta
+from .pyserini_bridge import (check_topics, drop_flag, is_jpq_encoder, ivf_probes, jpq_encoder_choice, replace_flag,
+                              run_module, topics_file)
 
 
 def _check_encoder_dim(encoder, dim):
@@ -34,10 +37,18 @@ def _ours():
     p = Parser(prog="jpq-pyserini search", add_help=False)
     for flag in ("--index", "--encoder", "--encoder-class", "--topics", "--output", "--encoded-queries"):
         p.add_argument(flag)
-    for flag in ("--hits", "--binary-hits", "--max-passage-hits", "--batch-size", "--threads"):
+    for flag in ("--hits", "--binary-hits", "--max-passage-hits", "--batch-size", "--threads", "--nprobe"):
         p.add_argument(flag, type=positive_int)  # Pyserini fails on 0 or less with a bare assertion
     p.add_argument("--topics-format", default="default")
     return p
+
+
+def _check_nprobe(index, nprobe):
+    lists = read_meta(index).get("ivf")
+    if not lists:
+        raise UsageError(f"--nprobe {nprobe}: --index {index} is not an inverted-file index (build one with index --ivf)")
+    if nprobe > lists:
+        raise UsageError(f"--nprobe {nprobe}: larger than the {lists} lists of --index {index}")
 
 
 def run_pyserini_search(argv):
@@ -54,6 +65,9 @@ def run_pyserini_search(argv):
             dim = index_dim(index_path)
             if known.encoder:
                 _check_encoder_dim(known.encoder, dim)
+        if known.nprobe is not None:
+            _check_nprobe(index_path, known.nprobe)
+            argv = drop_flag(argv, "--nprobe")
         if known.encoder and not known.encoder_class and is_jpq_encoder(known.encoder):
             argv = [*argv, "--encoder-class", "jpq"]
         converted = topics_file(known.topics)
@@ -66,6 +80,7 @@ def run_pyserini_search(argv):
             tmp = stack.enter_context(atomic_file(output))
             argv = replace_flag(argv, "--output", str(tmp))
         stack.enter_context(jpq_encoder_choice())
+        stack.enter_context(ivf_probes(known.nprobe if known else None))
         try:
             run_module("pyserini.search.faiss", argv)
         except RuntimeError as e:  # faiss's reader, inside Pyserini's FaissSearcher

@@ -104,6 +104,9 @@ def P(tiny_beir, flat_dir, pq_dir, tmp_path_factory):
     p.pq_docid = _copy_damaged(pq_dir, root / "pq_docid", "docid", data=b"a\nb\n")
     p.flat_meta = _copy_damaged(flat_dir, root / "flat_meta", "meta.json", data=b"{not json")
     p.flat_trunc = _copy_damaged(flat_dir, root / "flat_trunc", "index", truncate=1000)
+    from jpq_pyserini.index import index_flat_dir
+    p.ivf = root / "ivf4"
+    index_flat_dir(flat_dir, p.ivf, 16, opq=False, ivf=4)
     p.no_docid = root / "no_docid"
     p.no_docid.mkdir()
     (p.no_docid / "index").write_bytes(b"")
@@ -204,6 +207,11 @@ CASES = [
     ("index-too-few-docs-pq", "index", lambda P: ["--input", P.flat200, "--output", P.out, "--no-opq"], "fewer than the 256 centroids"),
     ("index-too-few-for-opq", "index", lambda P: ["--input", P.flat, "--output", P.out, "--opq"], "--opq needs at least"),
     ("index-fast-scan-8bit", "index", lambda P: ["--input", P.flat, "--output", P.out, "--fast-scan"], "--fast-scan needs --pq-nbits 4"),
+    ("index-ivf-too-many-lists", "index", lambda P: ["--input", P.flat, "--output", P.out, "--no-opq", "--ivf", "301"], "--ivf 301: more lists than the 300 documents"),
+    ("index-ivf-0", "index", lambda P: ["--input", P.flat, "--output", P.out, "--ivf", "0"], "--ivf"),
+    ("index-nprobe-over-ivf", "index", lambda P: ["--input", P.flat, "--output", P.out, "--no-opq", "--ivf", "8", "--nprobe", "9"], "--nprobe 9: larger than --ivf 8"),
+    ("index-nprobe-without-ivf", "index", lambda P: ["--input", P.flat, "--output", P.out, "--nprobe", "4"], "--nprobe 4: only for an inverted-file index"),
+    ("index-fast-scan-8bit-ivf", "index", lambda P: ["--input", P.flat, "--output", P.out, "--fast-scan", "--ivf", "8"], "--fast-scan needs --pq-nbits 4"),
     ("index-missing-input", "index", lambda P: ["--input", f"{P.root}/missing", "--output", P.out], "no such index directory"),
     ("index-no-docid", "index", lambda P: ["--input", P.no_docid, "--output", P.out], "missing 'docid'"),
     ("index-pq-input", "index", lambda P: ["--input", P.pq, "--output", P.out], "pq16: expected a flat index dir"),
@@ -221,6 +229,9 @@ CASES = [
     ("search-empty-topics", "search", lambda P: ["--index", P.pq, "--topics", f"{P.root}/topics_empty.tsv", "--encoder", P.model, "--output", P.out], "empty file"),
     ("search-blank-query", "search", lambda P: ["--index", P.pq, "--topics", f"{P.root}/topics_blank.tsv", "--encoder", P.model, "--output", P.out], "empty queries"),
     ("search-latin1-topics", "search", lambda P: ["--index", P.pq, "--topics", f"{P.root}/topics_latin1.tsv", "--encoder", P.model, "--output", P.out], "not UTF-8"),
+    ("search-nprobe-not-ivf", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoder", P.model, "--output", P.out, "--nprobe", "2"], "is not an inverted-file index"),
+    ("search-nprobe-over-lists", "search", lambda P: ["--index", P.ivf, "--topics", P.test, "--encoder", P.model, "--output", P.out, "--nprobe", "5"], "--nprobe 5: larger than the 4 lists"),
+    ("search-nprobe-0", "search", lambda P: ["--index", P.ivf, "--topics", P.test, "--encoder", P.model, "--output", P.out, "--nprobe", "0"], "--nprobe"),
     ("search-hits-0", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoder", P.model, "--output", P.out, "--hits", "0"], "--hits"),
     ("search-hits-neg", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoder", P.model, "--output", P.out, "--hits", "-5"], "--hits"),
     ("search-batch-size-0", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoder", P.model, "--output", P.out, "--batch-size", "0"], "--batch-size"),

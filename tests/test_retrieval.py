@@ -155,3 +155,44 @@ def test_codes_read_in_chunks_equal_the_encoded_ones(flat_dir, nbits, fast_scan)
     expected = np.stack([expected & 15, expected >> 4], -1).reshape(len(X), -1) if nbits == 4 else expected
     codes = read_codes(index, chunk=70)  # not a multiple of fast-scan's 32-document blocks
     assert codes.dtype == np.uint8 and np.array_equal(codes, expected)
+
+
+@pytest.mark.parametrize("opq,nbits,fast_scan", [(False, 8, False), (True, 4, True)])
+def test_ivf_codebook_scores_equal_faiss_and_codes_are_exact(opq, nbits, fast_scan):
+    """An IVF index whose lists share one codebook: the codebook's exact scores are faiss's
+    scores for every document it returns (any list), before and after the centroids move, and
+    the codes read list by list equal the flat PQ encoding."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1500, 64)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    index = build_pq_index(X, 16, nbits, opq, fast_scan, ivf=12, nprobe=12)
+    ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
+    assert not ivf.by_residual and ivf.nprobe == 12
+    cb = PQCodebook.from_faiss(index)
+    rotated = X @ cb.rotation.numpy().T if opq else X
+    expected = ivf.pq.compute_codes(np.ascontiguousarray(rotated))
+    if nbits == 4:
+        expected = np.stack([expected & 15, expected >> 4], -1).reshape(len(X), -1)
+    assert np.array_equal(cb.codes.numpy(), expected)
+    q = X[:5] + 0.05
+    for _ in range(2):
+        D, I = index.search(q, 30)
+        exact = cb.score_pairs(torch.from_numpy(q), torch.from_numpy(I)).detach().numpy()
+        np.testing.assert_allclose(D, exact, atol=1e-4 if not fast_scan else 0.05)
+        with torch.no_grad():
+            cb.centroids.mul_(1.3).add_(0.01)
+        index = cb.to_faiss(index)
+    # all lists probed: faiss's IVF search finds the exhaustive top 30 (fast-scan: up to its LUT rounding)
+    by_torch = retrieval.Retriever(cb, index, "torch").search(torch.from_numpy(q), 30)[1]
+    by_faiss = retrieval.Retriever(cb, index, "faiss").search(torch.from_numpy(q), 30)[1]
+    overlap = np.mean([len(set(a) & set(b)) / 30 for a, b in zip(by_torch.tolist(), by_faiss.tolist())])
+    assert overlap == 1.0 if not fast_scan else overlap > 0.9
+
+
+def test_a_residual_ivf_index_is_refused():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1000, 32)).astype(np.float32)
+    index = faiss.index_factory(32, "IVF8,PQ8", faiss.METRIC_INNER_PRODUCT)
+    index.train(X)
+    with pytest.raises(UsageError, match="encodes residuals"):
+        PQCodebook.from_faiss(index)

@@ -136,3 +136,68 @@ def test_faiss_mining_trains_like_torch_mining(pq_dir, tiny_beir, tmp_path):
     assert not torch.equal(runs["torch"]["centroids"], PQCodebook.from_faiss(read_index_dir(pq_dir)[0]).centroids)
     for k in runs["torch"]:
         np.testing.assert_allclose(runs["torch"][k], runs["faiss"][k], atol=1e-5, err_msg=k)
+
+
+def test_jpq_on_a_fast_scan_index(flat_dir, tiny_beir, tmp_path):
+    """4-bit fast-scan: codes read from its SIMD blocks, trained centroids written back into the
+    IndexPQFastScan, which Pyserini's FaissSearcher loads and ranks as faiss does; codes unchanged."""
+    import faiss
+    from pyserini.search.faiss import FaissSearcher
+    from jpq_pyserini import JpqQueryEncoder
+
+    fs_dir = tmp_path / "fs"
+    run_cli("jpq_pyserini.index", "--input", str(flat_dir), "--output", str(fs_dir), "--pq-m", "96",
+            "--pq-nbits", "4", "--fast-scan")
+    cfg = dataclasses.replace(_cfg(fs_dir, tiny_beir, tmp_path / "t"), epochs=1, patience=0)
+    train_jpq(cfg, progress=False)
+    before, trained = read_index_dir(fs_dir)[0], read_index_dir(tmp_path / "t" / "index")[0]
+    assert isinstance(faiss.downcast_index(trained), faiss.IndexPQFastScan)
+    a, b = PQCodebook.from_faiss(before), PQCodebook.from_faiss(trained)
+    assert torch.equal(a.codes, b.codes)
+    last = _last_weights(tmp_path / "t")["centroids"]
+    assert not torch.allclose(a.centroids, last)
+    enc = JpqQueryEncoder(str(tmp_path / "t" / "encoder"))
+    q = enc.encode("stem cell differentiation")
+    _, docids, _ = read_index_dir(tmp_path / "t" / "index")
+    hits = FaissSearcher(str(tmp_path / "t" / "index"), enc).search("stem cell differentiation", k=20)
+    D, I = trained.search(q[None], 20)
+    assert [h.docid for h in hits] == [docids[i] for i in I[0]]
+    # fast-scan ranks by 8-bit-quantised lookup tables: close to the exact ADC that training sees
+    exact = b.score_pairs(torch.as_tensor(q[None]), torch.as_tensor(I))
+    np.testing.assert_allclose(D[0], exact[0].detach().numpy(), atol=0.05)
+    with torch.no_grad():  # centroids written into the fast-scan index are the ones it ranks by
+        b.centroids.mul_(-1)
+    D2, I2 = b.to_faiss(trained).search(q[None], 20)
+    exact2 = b.score_pairs(torch.as_tensor(q[None]), torch.as_tensor(I2))
+    np.testing.assert_allclose(D2[0], exact2[0].detach().numpy(), atol=0.05)
+    assert set(I2[0]).isdisjoint(I[0][:5])
+
+
+def test_jpq_on_an_ivf_index_and_search_with_nprobe(flat_dir, tiny_beir, tmp_path):
+    """index --ivf: one codebook shared by the lists; train writes the trained centroids back into
+    the IVF index; search --nprobe N gives faiss's own IVF ranking at N probes."""
+    import faiss
+
+    ivf_dir = tmp_path / "ivf"
+    run_cli("jpq_pyserini.index", "--input", str(flat_dir), "--output", str(ivf_dir), "--pq-m", "16", "--no-opq",
+            "--ivf", "8", "--nprobe", "2")
+    cfg = dataclasses.replace(_cfg(ivf_dir, tiny_beir, tmp_path / "t"), epochs=1, patience=0, mining="faiss")
+    train_jpq(cfg, progress=False)
+    before, trained = read_index_dir(ivf_dir)[0], read_index_dir(tmp_path / "t" / "index")[0]
+    ivf = faiss.extract_index_ivf(trained)
+    assert ivf.nlist == 8 and ivf.nprobe == 2 and not ivf.by_residual
+    assert torch.equal(PQCodebook.from_faiss(before).codes, PQCodebook.from_faiss(trained).codes)
+    out = tmp_path / "run.trec"
+    run_cli("jpq_pyserini.search", "--index", str(tmp_path / "t" / "index"), "--encoder", str(tmp_path / "t" / "encoder"),
+            "--topics", str(tiny_beir / "test"), "--output", str(out), "--hits", "10", "--nprobe", "5")
+    from jpq_pyserini.encoder import TextEncoder
+    from jpq_pyserini.datasets import iter_queries, load_dataset
+    _, docids, _ = read_index_dir(tmp_path / "t" / "index")
+    qid, text = next(iter(iter_queries(load_dataset(str(tiny_beir / "test")))))
+    enc = TextEncoder(str(tmp_path / "t" / "encoder"))
+    ivf.nprobe = 5
+    _, I = trained.search(enc.encode([text]), 10)
+    ranked = [l.split()[2] for l in out.read_text().splitlines() if l.split()[0] == qid]
+    assert ranked == [docids[i] for i in I[0]]
+    ivf.nprobe = 1
+    assert ranked != [docids[i] for i in trained.search(enc.encode([text]), 10)[1][0]]
