@@ -125,17 +125,15 @@ def evaluate_test(encoder_dir, index_dir, split_name="jpq-pyserini/scifact/test"
 
 
 def train(out, *flags):
-    """``jpq-pyserini train`` in its own process; (summary, last log line, peak RSS in GiB)."""
+    """``jpq-pyserini train`` in its own process (so that its peak RSS, which it reports in its
+    summary, is its own); (summary, log lines)."""
     if not (out / "train_summary.json").exists():
         cmd = [sys.executable, "-m", "jpq_pyserini.train", "--output", str(out), *flags]
-        proc = subprocess.Popen(cmd, env={**os.environ, "TQDM_DISABLE": "1"})
-        _, status, usage = os.wait4(proc.pid, 0)
-        if status != 0:
-            raise SystemExit(f"{' '.join(cmd)} failed ({status})")
-        (out / "peak_rss_gib").write_text(f"{usage.ru_maxrss / 2**20:.2f}\n")
+        if subprocess.run(cmd, env={**os.environ, "TQDM_DISABLE": "1"}).returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed")
     summary = json.loads((out / "train_summary.json").read_text())
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
-    return summary, log, float((out / "peak_rss_gib").read_text())
+    return summary, log
 
 
 def ttest(a, b):
@@ -155,12 +153,13 @@ def run_n(args, real, docids, n, test_split, queries):
     common = ["--index", str(index_dir), "--threads", str(args.threads), *args.train_flags]
     for name, extra in (("JPQ48", []), ("JPQ48, static negatives", ["--negatives", "static"])):
         out = base / ("jpq48" if not extra else "jpq48-static")
-        summary, log, rss = train(out, *common, *extra)
+        summary, log = train(out, *common, *extra)
         steps = summary["steps"]
         rows[name] = {**evaluate_test(out / "encoder", out / "index"),
                       "train_minutes": summary["seconds"] / 60, "seconds_per_step": summary["seconds"] / steps,
                       "mining_share": summary["sample_seconds"] / summary["seconds"],
-                      "dev_seconds": float(np.mean([r["dev_seconds"] for r in log])), "peak_rss_gib": rss,
+                      "dev_seconds": float(np.mean([r["dev_seconds"] for r in log])),
+                      "peak_rss_gib": summary.get("peak_rss_gib"),
                       "epochs": summary["epochs_run"], "best_epoch": summary["best"]["epoch"]}
     jpq = rows["JPQ48"]["per_query"]
     p = {"JPQ48 vs OPQ48": ttest(jpq, rows["OPQ48"]["per_query"]),

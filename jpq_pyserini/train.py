@@ -462,6 +462,17 @@ def early_stop(cfg, rank, world, epochs_done, best):
     return bool(stop.item())
 
 
+def peak_rss_gib():
+    """This process's peak resident memory since it started (Linux's VmHWM, which exec resets,
+    unlike getrusage's maxrss, which counts the parent's pages before exec); None elsewhere."""
+    try:
+        with open("/proc/self/status") as f:
+            kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        return round(kib / 2**20, 2)
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
 def export(cfg, run, best, timing):
     """Write the dev-selected encoder and centroids as ``encoder/`` and ``index/`` (Pyserini
     loads both) and ``train_summary.json``, saying plainly whether training helped on dev."""
@@ -484,7 +495,8 @@ def export(cfg, run, best, timing):
     summary = {"best": best, "dev_ndcg@10_start": start, "improved": improved, "verdict": verdict,
                "seconds": round(timing["total"], 1), "sample_seconds": round(timing["sample"], 1), "steps": steps,
                "epochs_run": math.ceil(steps / per_epoch),
-               "seconds_per_epoch": round(timing["total"] * per_epoch / max(1, steps), 1)}
+               "seconds_per_epoch": round(timing["total"] * per_epoch / max(1, steps), 1),
+               "peak_rss_gib": peak_rss_gib()}
     with atomic_file(out / "train_summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     return summary

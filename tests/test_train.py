@@ -38,6 +38,7 @@ def test_few_steps_loss_down_centroids_change_codes_fixed(pq_dir, tiny_beir, tmp
         assert torch.equal(a.centroids, b.centroids)
     assert meta["jpq"] and (tmp_path / "t" / "encoder" / "jpq_encoder.json").exists()
     assert meta["train"]["improved"] == (summary["best"]["epoch"] > 0)
+    assert 0.3 < summary["peak_rss_gib"] < 8  # this process's own peak: torch and the encoder, not its parent's
 
 
 def test_no_dev_improvement_exports_the_untrained_model_and_says_so(pq_dir, tiny_beir, tmp_path):
