@@ -6,6 +6,8 @@ itself. Around it we add what Pyserini lacks:
     for a JPQ encoder dir and for the embedded default encoder;
   * ``--topics`` also takes an ir_datasets id or a local collection (written to a TSV that
     Pyserini reads);
+  * a result path that keeps hits as arrays and writes runs in bulk (``fast_results.py``),
+    byte-identical to Pyserini's writer;
   * ``--nprobe N`` for an inverted-file index (``index --ivf``): lists searched per query
     (default: the count recorded in the index);
   * checks that fail with one line before Pyserini starts (index dir, docid count, encoder
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from ._bootstrap import require_java
 from .errors import Parser, UsageError, cli, positive_int
+from .fast_results import fast_results
 from .fsutil import atomic_file, check_output_file
 from .indexdir import faiss_reason, index_dim, read_meta
 from .pyserini_bridge import (check_topics, drop_flag, is_jpq_encoder, ivf_probes, jpq_encoder_choice, replace_flag,
@@ -81,6 +84,8 @@ def run_pyserini_search(argv):
             argv = replace_flag(argv, "--output", str(tmp))
         stack.enter_context(jpq_encoder_choice())
         stack.enter_context(ivf_probes(known.nprobe if known else None))
+        if os.environ.get("JPQ_PYSERINI_FAST_RESULTS", "1") != "0":  # 0: Pyserini's own result path, to compare
+            stack.enter_context(fast_results())
         try:
             run_module("pyserini.search.faiss", argv)
         except RuntimeError as e:  # faiss's reader, inside Pyserini's FaissSearcher

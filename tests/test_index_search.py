@@ -1,3 +1,4 @@
+import contextlib
 import faiss
 import numpy as np
 import pytest
@@ -70,3 +71,53 @@ def test_search_cli_writes_valid_trec_and_msmarco_runs(pq_dir, tiny_beir, tmp_pa
         assert all(len(l) == (6 if fmt == "trec" else 3) for l in lines)
     proc = run_cli("jpq_pyserini.validate", "--run", str(tmp_path / "run.msmarco"), "--topics", topics, check=False)
     assert proc.returncode == 0, proc.stderr[-1000:]
+
+
+@pytest.mark.parametrize("extra", [["--batch-size", "8", "--output-format", "trec"],
+                                   ["--output-format", "msmarco"], ["--batch-size", "5", "--remove-query"]])
+def test_fast_result_path_writes_pyserini_bytes(pq_dir, tiny_beir, tmp_path, extra):
+    """The plugin's array-based result path and bulk writer give the run file Pyserini's own
+    path gives, byte for byte: all 300 documents (k beyond the corpus), one query at a time or
+    in batches, and with Pyserini's own hit filter on."""
+    import os
+    import subprocess
+    import sys
+    runs = {}
+    for fast in ("1", "0"):
+        out = tmp_path / f"run{fast}"
+        proc = subprocess.run([sys.executable, "-m", "jpq_pyserini.search", "--index", str(pq_dir), "--encoder",
+                               "sentence-transformers/all-MiniLM-L6-v2", "--topics", str(tiny_beir / "test"),
+                               "--output", str(out), "--hits", "1000", *extra], capture_output=True, text=True,
+                              env={**os.environ, "JPQ_PYSERINI_FAST_RESULTS": fast, "TQDM_DISABLE": "1"})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs[fast] = out.read_bytes()
+    assert runs["1"] == runs["0"] and runs["1"].count(b"\n") >= 24 * 290
+
+
+def test_fast_results_skip_padding_rows_like_pyserini(flat_dir, tmp_path):
+    """An IVF index probing one list returns fewer than k hits (faiss pads with -1): the array
+    path writes exactly Pyserini's lines, and is the path taken."""
+    from pyserini.output_writer import OutputFormat, get_output_writer
+    from pyserini.search.faiss import FaissSearcher
+    from jpq_pyserini.fast_results import Hits, fast_results
+    from jpq_pyserini.index import index_flat_dir
+
+    index_flat_dir(flat_dir, tmp_path / "ivf", 16, opq=False, ivf=8, nprobe=1)
+    q = flat_vectors(read_index_dir(flat_dir)[0])[:6] + 0.01
+    searcher = FaissSearcher(str(tmp_path / "ivf"), None)
+    texts = {}
+    for fast in (False, True):
+        with contextlib.ExitStack() as stack:
+            if fast:
+                stack.enter_context(fast_results())
+            for fmt in (OutputFormat.TREC, OutputFormat.MSMARCO):
+                path = tmp_path / f"{fast}.{fmt.value}"
+                with get_output_writer(str(path), fmt, "w", max_hits=100, tag="Faiss") as writer:
+                    results = searcher.batch_search(q, [f"q{i}" for i in range(6)], k=100)
+                    assert isinstance(results["q0"], Hits) == fast
+                    for qid, hits in results.items():
+                        writer.write(qid, hits)
+                texts[fast, fmt] = path.read_text()
+    for fmt in (OutputFormat.TREC, OutputFormat.MSMARCO):
+        assert texts[True, fmt] == texts[False, fmt]
+        assert 6 < texts[True, fmt].count("\n") < 6 * 100  # one list of eight: fewer than k hits
