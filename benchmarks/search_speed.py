@@ -1,73 +1,184 @@
-"""Search speed of flat vs PQ indexes on a synthetic corpus, one thread, side by side.
+"""Search speed of flat, PQ, fast-scan and IVF indexes on a synthetic corpus, side by side.
 
-    python benchmarks/search_speed.py [--n 1000000] [--dim 384] [--queries 100] [--k 100]
+    python benchmarks/search_speed.py [--n 1000000] [--dim 384] [--queries 200] [--k 100 1000]
+                                      [--threads 1 2] [--nlist 1024] [--nprobe 16 64]
+                                      [--flat SCIFACT_FLAT_DIR]
 
-Prints queries/s, ratios against both faiss flat paths (per-query scan: one query per
-call; BLAS: the whole batch in one call), and index memory. Indexes are built with
-jpq-pyserini's own builder (the same code `jpq-pyserini index` runs).
+The corpus is N synthetic unit vectors, or with ``--flat`` the scale simulation's corpus
+(``benchmarks/scale.py``: SciFact's 5,183 MiniLM vectors plus seeded distractors blended from
+them, N in all) searched by SciFact's encoded test queries: random vectors have no cluster
+structure, so IVF's recall on them says nothing about real collections.
+
+For every thread count and k: queries/s of each index (the whole query batch in one call),
+its ratio against faiss's two flat paths (per-query scan: one query per call; BLAS: the
+batch in one call), index memory, and recall@100 against exhaustive search over the same
+codes (an IVF index against itself with every list probed). Then the search path through
+Pyserini (``FaissSearcher.batch_search`` and its TREC writer, pre-encoded queries) against
+raw faiss on the same index, with Pyserini's own result path and with the plugin's
+(``fast_results``). Indexes are built with jpq-pyserini's own builder.
 """
 import argparse
+import contextlib
+import tempfile
 import time
+from pathlib import Path
 
 import faiss
 import numpy as np
 
-from jpq_pyserini.index import build_pq_index
+from jpq_pyserini.index import build_pq_index, new_ivf_index
 
 
-def qps(fn, nq, repeat=3):
+def best_time(fn, repeat=3):
     best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - t)
-    return nq / best
+    return best
+
+
+def unit(rng, n, dim):
+    x = rng.standard_normal((n, dim), dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def corpus(args):
+    """SciFact's vectors plus distractors (scale.py's generator), and SciFact's test queries."""
+    import importlib.util
+
+    from jpq_pyserini.datasets import iter_queries, load_dataset
+    from jpq_pyserini.encoder import QUERY_MAX_LENGTH, TextEncoder
+    from jpq_pyserini.indexdir import flat_vectors, read_index_dir
+
+    spec = importlib.util.spec_from_file_location("scale", Path(__file__).parent / "scale.py")
+    scale = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scale)
+    real = flat_vectors(read_index_dir(args.flat, "--flat")[0])
+    X = np.empty((args.n, real.shape[1]), dtype=np.float32)
+    X[:len(real)] = real
+    for start, vectors in scale.chunks(real, args.n - len(real), seed=0):
+        X[len(real) + start:len(real) + start + len(vectors)] = vectors
+    encoder = TextEncoder("sentence-transformers/all-MiniLM-L6-v2")
+    encoder.config.max_length = QUERY_MAX_LENGTH
+    texts = [t for _, t in iter_queries(load_dataset("jpq-pyserini/scifact/test"))][:args.queries]
+    return X, encoder.encode(texts).astype(np.float32)
+
+
+def build(X, args):
+    """{name: (index, bytes/doc, nprobe or None)}: trained on a sample, then filled."""
+    sample = X[np.random.default_rng(1).choice(len(X), min(args.train, len(X)), replace=False)]
+    out = {}
+    for name, m, nbits, fast in [("PQ48x8", 48, 8, False), ("PQ96x4 fast-scan", 96, 4, True)]:
+        index = build_pq_index(sample, m, nbits, opq=False)
+        index.reset()
+        index.add(X)
+        if fast:
+            index = faiss.IndexPQFastScan(index)
+        out[name] = (index, m * nbits / 8, None)
+    ivf = new_ivf_index(X.shape[1], 96, 4, False, True, args.nlist, args.nlist)
+    ivf.train(sample)
+    ivf.add(X)
+    for nprobe in args.nprobe:
+        out[f"IVF{args.nlist} PQ96x4 fast-scan, nprobe {nprobe}"] = (ivf, 48, nprobe)
+    return out
+
+
+def recall(found, truth, at=100):
+    return float(np.mean([len(set(f[:at]) & set(t[:at])) / at for f, t in zip(found, truth)]))
+
+
+def plugin_path(index, Q, k, fast):
+    """Seconds for FaissSearcher.batch_search plus Pyserini's TREC writer over all queries."""
+    from pyserini.output_writer import OutputFormat, get_output_writer
+    from pyserini.search.faiss import FaissSearcher
+
+    from jpq_pyserini.fast_results import fast_results
+    with tempfile.TemporaryDirectory() as tmp:
+        faiss.write_index(index, f"{tmp}/index")
+        Path(f"{tmp}/docid").write_text("".join(f"doc{i}\n" for i in range(index.ntotal)))
+        searcher = FaissSearcher(tmp, None)
+
+        def run():
+            with contextlib.ExitStack() as stack:
+                if fast:
+                    stack.enter_context(fast_results())
+                with get_output_writer(f"{tmp}/run", OutputFormat.TREC, "w", max_hits=k, tag="Faiss") as writer:
+                    for s in range(0, len(Q), 64):  # Pyserini's loop: batches, then one write per query
+                        ids = [str(i) for i in range(s, min(s + 64, len(Q)))]
+                        results = searcher.batch_search(Q[s:s + 64], ids, k=k, threads=faiss.omp_get_max_threads())
+                        for qid in ids:
+                            writer.write(qid, results[qid])
+        return best_time(run)
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=1_000_000)
     p.add_argument("--dim", type=int, default=384)
-    p.add_argument("--queries", type=int, default=100)
-    p.add_argument("--k", type=int, default=100)
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--k", type=int, nargs="+", default=[100, 1000])
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--nlist", type=int, default=1024)
+    p.add_argument("--nprobe", type=int, nargs="+", default=[16, 64])
     p.add_argument("--train", type=int, default=100_000, help="vectors used to train the quantizers")
+    p.add_argument("--flat", default=None, help="SciFact flat index dir: use the scale simulation's corpus")
     args = p.parse_args()
-    faiss.omp_set_num_threads(1)
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((args.n, args.dim), dtype=np.float32)
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    Q = rng.standard_normal((args.queries, args.dim), dtype=np.float32)
-    Q /= np.linalg.norm(Q, axis=1, keepdims=True)
-
+    X, Q = corpus(args) if args.flat else (unit(rng, args.n, args.dim), unit(rng, args.queries, args.dim))
+    args.dim, args.queries = X.shape[1], len(Q)
     flat = faiss.IndexFlatIP(args.dim)
     flat.add(X)
+    indexes = build(X, args)
+    exhaustive = {}
+    for name, (index, _, nprobe) in indexes.items():
+        if nprobe is not None:
+            faiss.extract_index_ivf(index).nprobe = args.nlist
+        exhaustive[name] = index.search(Q, 100)[1]
 
-    def blas_search():
+    def blas_search(k):
         # faiss 1.15 only takes its BLAS path from 128,000 queries per call
-        # (distance_compute_blas_threshold); lower it so a 100-query batch uses BLAS.
+        # (distance_compute_blas_threshold); lower it so the batch uses BLAS.
         saved = faiss.cvar.distance_compute_blas_threshold
         faiss.cvar.distance_compute_blas_threshold = 20
         try:
-            return flat.search(Q, args.k)
+            return flat.search(Q, k)
         finally:
             faiss.cvar.distance_compute_blas_threshold = saved
 
-    rows = [("flat, per-query scan", 4 * args.dim, lambda: [flat.search(Q[i:i + 1], args.k) for i in range(len(Q))])]
-    rows.append(("flat, BLAS (batch)", 4 * args.dim, blas_search))
-    for name, m, nbits, fast in [("PQ48x8", 48, 8, False), ("PQ96x4 fast-scan", 96, 4, True)]:
-        index = build_pq_index(X[:args.train], m, nbits, opq=False)  # trained on a sample, then filled
-        index.reset()
-        index.add(X)
-        if fast:
-            index = faiss.IndexPQFastScan(index)
-        rows.append((name, m * nbits / 8, (lambda ix: lambda: ix.search(Q, args.k))(index)))
-    results = [(name, bpd, qps(fn, args.queries)) for name, bpd, fn in rows]
-    scan, blas = results[0][2], results[1][2]
-    print(f"n={args.n:,} dim={args.dim} queries={args.queries} k={args.k}, 1 thread")
-    print("| index | bytes/doc | memory (MB) | q/s | x per-query flat | x BLAS flat |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, bpd, r in results:
-        print(f"| {name} | {bpd:g} | {bpd * args.n / 2**20:,.0f} | {r:,.1f} | {r / scan:.1f} | {r / blas:.2f} |")
+    what = "SciFact + distractors, SciFact test queries" if args.flat else "synthetic unit vectors"
+    print(f"n={args.n:,} ({what}) dim={args.dim} queries={args.queries}, {time.strftime('%Y-%m-%d %H:%M')}")
+    print("| threads | k | index | bytes/doc | memory (MB) | q/s | x per-query flat | x BLAS flat | recall@100 vs exhaustive |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    for threads in args.threads:
+        faiss.omp_set_num_threads(threads)
+        for k in args.k:
+            rows = [("flat, per-query scan", 4 * args.dim,
+                     best_time(lambda: [flat.search(Q[i:i + 1], k) for i in range(len(Q))]), None),
+                    ("flat, BLAS (batch)", 4 * args.dim, best_time(lambda: blas_search(k)), None)]
+            for name, (index, bpd, nprobe) in indexes.items():
+                if nprobe is not None:
+                    faiss.extract_index_ivf(index).nprobe = nprobe
+                rows.append((name, bpd, best_time(lambda: index.search(Q, k)), recall(index.search(Q, 100)[1], exhaustive[name])))
+            scan, blas = (args.queries / rows[0][2]), (args.queries / rows[1][2])
+            for name, bpd, seconds, rec in rows:
+                qps = args.queries / seconds
+                print(f"| {threads} | {k} | {name} | {bpd:g} | {bpd * args.n / 2**20:,.0f} | {qps:,.1f} "
+                      f"| {qps / scan:.1f} | {qps / blas:.2f} | {'' if rec is None else f'{rec:.3f}'} |", flush=True)
+
+    print("\nThe search path through Pyserini (FaissSearcher.batch_search + TREC writer), pre-encoded queries:")
+    print("| threads | k | index | raw faiss ms/q | Pyserini's path ms/q | overhead | plugin's path ms/q | overhead |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|")
+    for threads in args.threads:
+        faiss.omp_set_num_threads(threads)
+        for k in args.k:
+            for name in ("PQ96x4 fast-scan", "PQ48x8"):
+                index = indexes[name][0]
+                raw = best_time(lambda: [index.search(Q[s:s + 64], k) for s in range(0, len(Q), 64)])
+                ours, theirs = plugin_path(index, Q, k, True), plugin_path(index, Q, k, False)
+                ms = 1000 / args.queries
+                print(f"| {threads} | {k} | {name} | {raw * ms:.2f} | {theirs * ms:.2f} | {theirs / raw - 1:+.0%} "
+                      f"| {ours * ms:.2f} | {ours / raw - 1:+.0%} |", flush=True)
 
 
 if __name__ == "__main__":
