@@ -103,7 +103,8 @@ class TrainConfig:
 
     # Changing any of these makes a checkpoint incompatible with the run.
     def fingerprint(self):
-        # epochs stays: it shapes the learning-rate schedule; both mining paths are exact
+        # epochs stays: it shapes the learning-rate schedule. The mining path may change on
+        # --resume (a run moved to a GPU machine): on PQ and fast-scan indexes both are exact.
         skip = {"output", "device", "save_steps", "mining", "mining_threshold"}
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
@@ -259,9 +260,10 @@ class Run:
 
 
 def check_output(cfg, resume, overwrite, rank=0):
-    """--output's real path, checked (by rank 0, the only one that writes). A fresh run writes into it directly, so that ``--resume``
-    finds its checkpoints after a kill; ``--overwrite`` of a previous output builds the new one
-    beside it and swaps at the end, so a killed retrain leaves the old output whole."""
+    """--output's real path, checked by rank 0 (the only one that writes). A fresh run writes
+    into it directly, so that ``--resume`` finds its checkpoints after a kill; ``--overwrite``
+    of a previous output builds the new one beside it and swaps at the end, so a killed
+    retrain leaves the old output whole."""
     final = Path(cfg.output)
     if rank > 0:
         return final
