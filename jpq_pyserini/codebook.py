@@ -121,6 +121,7 @@ class PQCodebook(torch.nn.Module):
         self.register_buffer("codes", torch.as_tensor(np.ascontiguousarray(codes, dtype=np.uint8)))
         self.register_buffer("rotation", None if rotation is None else
                              torch.as_tensor(rotation, dtype=torch.float32).clone())
+        self.register_buffer("sub_offsets", torch.arange(self.M, dtype=torch.int32) * self.K, persistent=False)
 
     @classmethod
     def from_faiss(cls, index):
@@ -144,14 +145,15 @@ class PQCodebook(torch.nn.Module):
         return torch.einsum("bmd,mkd->bmk", parts, self.centroids)
 
     def _gather(self, lut, codes):
-        """Scores [B, n] from lookup tables [B, M, K] and codes [n, M]. Summed one sub-space
-        at a time into a [B, n] buffer, so memory stays at B x n whatever M is, and in the
-        same order for every caller: a document's score is bit-identical whichever way it
-        is computed (ranks count strictly higher scores)."""
-        out = torch.zeros(lut.shape[0], codes.shape[0], device=lut.device, dtype=lut.dtype)
-        for m in range(self.M):
-            out += lut[:, m].index_select(1, codes[:, m].long())
-        return out
+        """Scores [B, n] from lookup tables [B, M, K] and codes [n, M], as one embedding bag:
+        row m*K + k of the table holds every query's score for centroid k of sub-space m, and a
+        document is the bag of its M rows, summed. One pass over the codes serves all B queries
+        (faiss's IndexPQ scans the codes once per query): 3.5x faster than faiss for a batch of
+        32 (benchmarks/mining_speed.py), and differentiable in the tables."""
+        table = lut.permute(1, 2, 0).reshape(self.M * self.K, lut.shape[0])
+        rows = (codes.to(torch.int32) + self.sub_offsets).reshape(-1)
+        bags = torch.arange(0, rows.numel(), self.M, dtype=torch.int32, device=rows.device)
+        return torch.nn.functional.embedding_bag(rows, table, bags, mode="sum").T
 
     def score_range(self, q, start, end):
         """Scores [B, end - start] against the documents at rows start..end-1."""

@@ -43,12 +43,11 @@ def test_stream_topk_equals_brute_force(pq_dir, flat_dir):
 
 
 def test_torch_and_faiss_paths_agree(pq_dir, flat_dir):
-    """Same top k, same order, for the same (moved) centroids; auto picks faiss above the threshold."""
+    """Same top k, same order, for the same (moved) centroids."""
     for scorer, index in _scorers(pq_dir, flat_dir):
         q = _queries(6)
         by_torch = retrieval.Retriever(scorer, index, "torch", chunk=50)
-        by_faiss = retrieval.Retriever(scorer, index, "auto", threshold=100)
-        assert by_faiss.mode == "faiss" and retrieval.Retriever(scorer, index, "auto").mode == "torch"
+        by_faiss = retrieval.Retriever(scorer, index, "faiss")
         (ts, tr), (fs, fr) = by_torch.search(q, 40), by_faiss.search(q, 40)
         torch.testing.assert_close(fs, ts, atol=1e-5, rtol=0)
         assert torch.equal(fr, tr)
@@ -64,8 +63,8 @@ def test_sampler_ranks_equal_brute_force_on_both_paths(pq_dir):
     # per query: one relevant document inside the top k, one far below it, and padding
     positives = torch.stack([order[:, 3], order[:, 150], torch.full((4,), -1)], 1)
     results = []
-    for mining, threshold in (("torch", 10**6), ("auto", 10)):
-        sampler = NegativeSampler(retrieval.Retriever(cb, index, mining, threshold), "dynamic", k=k)
+    for mining in ("torch", "faiss"):
+        sampler = NegativeSampler(retrieval.Retriever(cb, index, mining), "dynamic", k=k)
         rows, mask, pos_rank, neg_rank = sampler.sample(["a", "b", "c", "d"], q, positives)
         assert torch.equal(rows, order[:, :k])
         assert torch.equal(neg_rank, torch.arange(1, k + 1).expand(4, k))
@@ -133,6 +132,16 @@ def test_dev_evaluation_memory_does_not_grow_with_queries(pq_dir, tiny_beir):
                                batch_size=4)
         peaks.append(max(largest))
     assert len(split.qids) >= 20 and peaks == [4 * 64, 4 * 64]
+
+
+def test_auto_takes_faiss_for_lists_and_fast_scan_above_the_threshold(pq_dir, flat_dir):
+    cb, index = _trained(pq_dir)
+    assert retrieval.Retriever(cb, index, "auto", threshold=10).mode == "torch"  # dense PQ: torch scans faster
+    X = flat_vectors(read_index_dir(flat_dir)[0])
+    for kind in (build_pq_index(X, 16, 4, opq=False, fast_scan=True), build_pq_index(X, 16, 8, opq=False, ivf=4)):
+        scorer = PQCodebook.from_faiss(kind)
+        assert retrieval.Retriever(scorer, kind, "auto", threshold=10).mode == "faiss"
+        assert retrieval.Retriever(scorer, kind, "auto").mode == "torch"  # below a million documents
 
 
 def test_mining_refuses_what_it_cannot_serve(pq_dir):
