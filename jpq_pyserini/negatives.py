@@ -66,9 +66,12 @@ class NegativeSampler:
             else:
                 rows = torch.stack([self.static[qid] for qid in qids])
             rows = rows.to(q.device)
-            scores, order = self.scorer.score_pairs(q, rows).sort(dim=1, descending=True)
+            scores = self.scorer.score_pairs(q, rows.clamp(min=0)).masked_fill(rows < 0, float("-inf"))
+            scores, order = scores.sort(dim=1, descending=True)
             rows = torch.gather(rows, 1, order)
-        neg_mask = ~(rows.unsqueeze(2) == relevant.unsqueeze(1)).any(2)
+        listed = rows >= 0  # an IVF search pads a short list with -1 (scored -inf, so last)
+        neg_mask = ~(rows.unsqueeze(2) == relevant.unsqueeze(1)).any(2) & listed
         pos_scores = self.scorer.score_pairs(q, positives.clamp(min=0))
         pos_rank, neg_rank = list_ranks(scores.to(q.device), rows, positives, pos_scores)
+        rows = rows.clamp(min=0)  # masked above; any row will do for the loss's scoring
         return rows, neg_mask, pos_rank, neg_rank

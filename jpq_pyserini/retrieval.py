@@ -126,7 +126,8 @@ class Retriever:
 
     @torch.no_grad()
     def search(self, q, k):
-        """(scores [B, k], rows [B, k]), best first."""
+        """(scores [B, k], rows [B, k]), best first; an IVF search that finds fewer than k
+        documents in its lists pads with rows -1."""
         k = min(k, self.scorer.ntotal)
         if self.mode == "torch":
             return stream_topk(self.scorer, q, k, self.chunk)
@@ -134,8 +135,7 @@ class Retriever:
         if self.mode == "faiss-gpu":
             import faiss
             self.gpu = self.gpu or faiss.StandardGpuResources()
-            device = q.device.index if q.device.type == "cuda" else 0
-            index = faiss.index_cpu_to_gpu(self.gpu, device or 0, index)
+            index = faiss.index_cpu_to_gpu(self.gpu, q.device.index or 0 if q.device.type == "cuda" else 0, index)
         scores, rows = index.search(q.float().cpu().numpy(), k)
         return torch.as_tensor(scores, device=q.device), torch.as_tensor(rows, device=q.device)
 
@@ -151,7 +151,7 @@ def evaluate_dev(encoder, retriever, split, docids, k=100, batch_size=256):
         qids = split.qids[s:s + batch_size]
         q = torch.as_tensor(encoder.encode([split.texts[i] for i in qids])).to(encoder.device)
         scores, rows = retriever.search(q, k)
-        run.update((qid, {docids[r]: float(v) for v, r in zip(ss.tolist(), rr.tolist())})
+        run.update((qid, {docids[r]: float(v) for v, r in zip(ss.tolist(), rr.tolist()) if r >= 0})
                    for qid, ss, rr in zip(qids, scores, rows))
     m = evaluate(Qrels({q: split.qrels[q] for q in split.qids}), Run(run), ["ndcg@10", "mrr@10", "recall@100"])
     return {k: round(float(v), 5) for k, v in m.items()}

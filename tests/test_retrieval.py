@@ -205,3 +205,21 @@ def test_a_residual_ivf_index_is_refused():
     index.train(X)
     with pytest.raises(UsageError, match="encodes residuals"):
         PQCodebook.from_faiss(index)
+
+
+def test_ivf_mining_with_short_lists_never_pairs_padding(flat_dir):
+    """One list of eight probed, k beyond its size: faiss pads with -1; those are never
+    negatives, and dev evaluation skips them."""
+    X = flat_vectors(read_index_dir(flat_dir)[0])
+    index = build_pq_index(X, 16, 8, opq=False, ivf=8, nprobe=1)
+    cb = PQCodebook.from_faiss(index)
+    retriever = retrieval.Retriever(cb, index, "faiss")
+    q = torch.from_numpy(X[:4] + 0.01)
+    raw = retriever.search(q, 150)[1]
+    assert (raw < 0).any()
+    for mode in ("dynamic", "static"):
+        sampler = NegativeSampler(retriever, mode, k=150)
+        sampler.mine(list("abcd"), q)
+        rows, mask, pos_rank, neg_rank = sampler.sample(list("abcd"), q, torch.tensor([[1], [2], [3], [4]]))
+        listed = (raw >= 0).sum(1) - (raw == torch.tensor([[1], [2], [3], [4]])).sum(1)
+        assert (rows >= 0).all() and torch.equal(mask.sum(1), listed)
