@@ -1,4 +1,4 @@
-"""``jpq-pyserini VERB ...``: the console script; each verb is also ``python -m jpq_pyserini.VERB``."""
+"""``jpq-pyserini VERB ...``: the console script; each verb is also ``python -m jpq_pyserini.VERB`` (hyphens as underscores)."""
 import importlib
 import importlib.util
 import sys
@@ -8,6 +8,8 @@ VERBS = {
     "merge": "merge flat index shards (mirrors pyserini.index.merge_faiss_indexes)",
     "index": "build a PQ/OPQ index dir from a flat one (mirrors pyserini.index.faiss)",
     "train": "JPQ joint training of the query encoder and PQ centroids",
+    "export-onnx": "export a query encoder to ONNX Runtime (float or int8) for fast CPU search",
+    "encode-queries": "pre-encode topics for search --encoded-queries (mirrors pyserini.encode.query)",
     "search": "Pyserini's pyserini.search.faiss with the JPQ encoder registered",
     "bm25": "BM25 baseline through Pyserini's Lucene",
     "validate": "check TREC / MS MARCO run files",
@@ -17,16 +19,20 @@ VERBS = {
 }
 
 
+def _module(verb):
+    return f"jpq_pyserini.{verb.replace('-', '_')}"
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    available = {v: h for v, h in VERBS.items() if importlib.util.find_spec(f"jpq_pyserini.{v}")}
+    available = {v: h for v, h in VERBS.items() if importlib.util.find_spec(_module(v))}
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in available:
         print("usage: jpq-pyserini VERB [flags]   (or python -m jpq_pyserini.VERB)\n\nverbs:", file=sys.stderr)
         for verb, help_ in available.items():
-            print(f"  {verb:<10} {help_}", file=sys.stderr)
+            print(f"  {verb:<15} {help_}", file=sys.stderr)
         sys.exit(0 if argv and argv[0] in ("-h", "--help") else 2)
     sys.argv = [f"jpq-pyserini {argv[0]}", *argv[1:]]
-    return importlib.import_module(f"jpq_pyserini.{argv[0]}").main(argv[1:])
+    return importlib.import_module(_module(argv[0])).main(argv[1:])
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ def resolve_model(name, flag="--encoder"):
     path = embedded_model_path(name) or name
     path = Path(path)
     if path.is_dir():
+        if (path / "model.onnx").is_file():  # onnx_encoder.export's dirs: no torch weights
+            return str(path)
         if not (path / "config.json").exists() or not any((path / w).exists() for w in _WEIGHTS):
             raise UsageError(f"{flag} {name}: not a Hugging Face model directory "
                              f"(expected config.json and model.safetensors or pytorch_model.bin)")
@@ -67,6 +69,9 @@ def model_dim(name, flag="--encoder"):
     from transformers import AutoConfig
 
     path = resolve_model(name, flag)
+    from .onnx_encoder import is_onnx_dir, onnx_dim
+    if is_onnx_dir(path):
+        return onnx_dim(path, flag)
     try:
         return AutoConfig.from_pretrained(path).hidden_size
     except (OSError, ValueError, AttributeError) as e:

@@ -78,9 +78,13 @@ def fast_results():
         if return_vector or self.normalize_distances:
             return original_search(self, queries, q_ids, k, threads, return_vector)
         if not isinstance(queries, np.ndarray):
-            if not hasattr(self.query_encoder, "encode_batch") or not all(isinstance(q, str) for q in queries):
+            if not all(isinstance(q, str) for q in queries):
                 return original_search(self, queries, q_ids, k, threads, return_vector)
-            queries = np.asarray(self.query_encoder.encode_batch(queries))
+            encoder = self.query_encoder
+            if hasattr(encoder, "encode_batch"):
+                queries = np.asarray(encoder.encode_batch(queries))
+            else:  # pre-encoded queries (--encoded-queries): a lookup per query, as Pyserini does
+                queries = np.array([encoder.encode(q) for q in queries], dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.dimension:
             return original_search(self, queries, q_ids, k, threads, return_vector)
         return hits(self, queries, q_ids, k, threads)

@@ -1,4 +1,5 @@
-"""``JpqQueryEncoder``: a Pyserini ``QueryEncoder`` over a JPQ encoder dir (or any HF encoder).
+"""``JpqQueryEncoder``: a Pyserini ``QueryEncoder`` over a JPQ encoder dir (or any HF encoder,
+or an ONNX encoder dir from ``export-onnx``, run on ONNX Runtime).
 
 Importing this module imports ``pyserini.encode`` (torch, transformers); ``register()``
 adds the class to Pyserini's ``query_encoder_class_map`` under ``jpq`` so that Pyserini's
@@ -9,7 +10,9 @@ from pathlib import Path
 import torch
 from pyserini.encode import QueryEncoder, query_encoder_class_map
 
-from .encoder import CONFIG_FILE, QUERY_MAX_LENGTH, TextEncoder, resolve_device
+from .encoder import CONFIG_FILE, QUERY_MAX_LENGTH, TextEncoder, resolve_device, resolve_model
+from .errors import UsageError
+from .onnx_encoder import OnnxEncoder, is_onnx_dir
 
 
 class JpqQueryEncoder(QueryEncoder):
@@ -18,7 +21,13 @@ class JpqQueryEncoder(QueryEncoder):
         # Pyserini's search command passes tokenizer_name/fp16 and, for paths containing
         # "sentence", pooling/l2_norm; explicit values override what the directory says.
         super().__init__()
-        self.encoder = TextEncoder(encoder_dir, resolve_device(device))
+        if is_onnx_dir(resolve_model(encoder_dir)):
+            if str(device).startswith("cuda"):
+                raise UsageError(f"--device {device}: ONNX encoders run on the CPU; pass the torch encoder dir for GPUs")
+            # as many threads as torch would use, so OMP_NUM_THREADS / torch.set_num_threads apply to both
+            self.encoder = OnnxEncoder(encoder_dir, threads=torch.get_num_threads())
+        else:
+            self.encoder = TextEncoder(encoder_dir, resolve_device(device))
         cfg = self.encoder.config
         if max_length is not None:
             cfg.max_length = max_length
@@ -30,7 +39,7 @@ class JpqQueryEncoder(QueryEncoder):
             cfg.normalize = bool(l2_norm)
         if prefix:
             cfg.prefix = prefix
-        if fp16 and str(self.encoder.device).startswith("cuda"):
+        if fp16 and str(getattr(self.encoder, "device", "cpu")).startswith("cuda"):
             self.encoder.half()
         self.has_model = True
 

@@ -10,8 +10,11 @@ itself. Around it we add what Pyserini lacks:
     byte-identical to Pyserini's writer;
   * ``--nprobe N`` for an inverted-file index (``index --ivf``): lists searched per query
     (default: the count recorded in the index);
+  * ``--encoder`` also takes an ONNX encoder dir (``export-onnx``), run on ONNX Runtime, and
+    ``--encoded-queries`` a dir from ``encode-queries``;
   * checks that fail with one line before Pyserini starts (index dir, docid count, encoder
-    dimension, unknown topics, empty queries), and a run file that appears only complete.
+    or encoded-queries dimension, unknown topics, empty queries), and a run file that
+    appears only complete.
 """
 import contextlib
 import os
@@ -68,6 +71,7 @@ def run_pyserini_search(argv):
             dim = index_dim(index_path)
             if known.encoder:
                 _check_encoder_dim(known.encoder, dim)
+
         if known.nprobe is not None:
             _check_nprobe(index_path, known.nprobe)
             argv = drop_flag(argv, "--nprobe")
@@ -77,6 +81,10 @@ def run_pyserini_search(argv):
         if converted:
             argv = replace_flag(argv, "--topics", converted)
         check_topics(converted or known.topics, known.topics_format)
+        if known.encoded_queries and Path(known.encoded_queries).exists() and index_path.exists():
+            from .encode_queries import check_encoded_queries
+            check_encoded_queries(known.encoded_queries, index_dim(index_path), converted or known.topics,
+                                  known.topics_format, shown=known.topics)
     output = Path(known.output) if known else None
     with contextlib.ExitStack() as stack:
         if output is not None:

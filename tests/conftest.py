@@ -75,3 +75,22 @@ def pq_dir(flat_dir):
     out = flat_dir.parent / "pq16"
     run_cli("jpq_pyserini.index", "--input", str(flat_dir), "--output", str(out), "--pq-m", "16")
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory):
+    """An ONNX encoder dir (export-onnx) of a small random 32-dimensional BERT with MiniLM's tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from jpq_pyserini.encoder import DEFAULT_ENCODER, embedded_model_path
+    from jpq_pyserini.onnx_encoder import export
+    root = tmp_path_factory.mktemp("tiny_onnx")
+    tokenizer = AutoTokenizer.from_pretrained(embedded_model_path(DEFAULT_ENCODER))
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=64)).save_pretrained(root / "torch")
+    tokenizer.save_pretrained(root / "torch")
+    (root / "onnx").mkdir()
+    export(str(root / "torch"), root / "onnx")
+    return root / "onnx"

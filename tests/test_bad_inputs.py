@@ -41,7 +41,7 @@ def _copy_damaged(src, dst, name, data=None, truncate=None):
 
 
 @pytest.fixture(scope="module")
-def P(tiny_beir, flat_dir, pq_dir, tmp_path_factory):
+def P(tiny_beir, flat_dir, pq_dir, tiny_onnx, tmp_path_factory):
     """The files the cases read (all real), and ``out``, where outputs would go."""
     root = tmp_path_factory.mktemp("bad_inputs")
     p = SimpleNamespace(root=root, beir=tiny_beir, flat=flat_dir, pq=pq_dir, out=root / "out", model=MODEL)
@@ -119,6 +119,24 @@ def P(tiny_beir, flat_dir, pq_dir, tmp_path_factory):
     shutil.copytree(embedded_model_path(DEFAULT_ENCODER), p.model_trunc)
     weights = p.model_trunc / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100_000])
+
+    # ONNX encoder dirs (a real 32-dimensional export, and one with a truncated graph) and
+    # encoded-queries dirs: 32-dimensional, and 384-dimensional for other texts
+    p.onnx32 = tiny_onnx
+    size = (tiny_onnx / "model.onnx").stat().st_size
+    p.onnx_trunc = _copy_damaged(tiny_onnx, root / "onnx_trunc", "model.onnx", truncate=size // 3)
+    from jpq_pyserini.encode_queries import encode_queries
+    p.queries32 = root / "queries32"
+    encode_queries(p.test, str(tiny_onnx), p.queries32)
+    import numpy as np
+    import pandas as pd
+    p.queries_other = root / "queries_other"
+    p.queries_other.mkdir()
+    pd.DataFrame({"id": ["1"], "text": ["another query"], "embedding": [np.ones(384, dtype=np.float32)]}).to_pickle(
+        p.queries_other / "embedding.pkl")
+    p.queries_bad = root / "queries_bad"
+    p.queries_bad.mkdir()
+    (p.queries_bad / "embedding.pkl").write_bytes(b"not a pickle")
 
     # a real training checkpoint (one step of a 2-epoch run), and damaged copies
     from jpq_pyserini.train import TrainConfig, train_jpq
@@ -246,6 +264,23 @@ CASES = [
     ("search-encoder-truncated", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoder", P.model_trunc, "--output", P.out], "damaged or truncated"),
     ("search-no-output", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoder", P.model], "--output"),
     ("search-unknown-split", "search", lambda P: ["--index", P.pq, "--topics", f"{P.beir}/nosplit", "--encoder", P.model, "--output", P.out], "no split 'nosplit'"),
+    ("search-onnx-dim", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoder", P.onnx32, "--output", P.out], "produces 32-dimensional vectors but the index holds 384"),
+    ("search-onnx-truncated", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoder", P.onnx_trunc, "--output", P.out], "not a readable ONNX model"),
+    ("search-encoded-dim", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoded-queries", P.queries32, "--output", P.out], "32-dimensional queries but the index holds 384"),
+    ("search-encoded-other-topics", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoded-queries", P.queries_other, "--output", P.out], "24 queries of --topics"),
+    ("search-encoded-no-pkl", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoded-queries", f"{P.root}/nonempty", "--output", P.out], "no embedding.pkl"),
+    ("search-encoded-not-pickle", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoded-queries", P.queries_bad, "--output", P.out], "not Pyserini's encoded-queries frame"),
+    # ---------------------------------------------------------------- export-onnx, encode-queries
+    ("export-onnx-missing-encoder", "export-onnx", lambda P: ["--encoder", f"{P.root}/nomodel", "--output", P.out], "no such model"),
+    ("export-onnx-truncated-encoder", "export-onnx", lambda P: ["--encoder", P.model_trunc, "--output", P.out], "damaged or truncated"),
+    ("export-onnx-nonempty-output", "export-onnx", lambda P: ["--output", f"{P.root}/nonempty"], "not empty"),
+    ("export-onnx-output-is-encoder", "export-onnx", lambda P: ["--encoder", P.model_trunc, "--output", P.model_trunc, "--overwrite"], "overlaps --encoder"),
+    ("export-onnx-unwritable", "export-onnx", lambda P: ["--output", "/proc/jpq/onnx"], "cannot write"),
+    ("encode-queries-unknown-topics", "encode-queries", lambda P: ["--topics", "no-such-topics", "--output", P.out], "unknown topics"),
+    ("encode-queries-empty-topics", "encode-queries", lambda P: ["--topics", f"{P.root}/topics_empty.tsv", "--output", P.out], "empty file"),
+    ("encode-queries-nonempty-output", "encode-queries", lambda P: ["--topics", P.test, "--output", f"{P.root}/nonempty"], "not empty"),
+    ("encode-queries-truncated-onnx", "encode-queries", lambda P: ["--topics", P.test, "--encoder", P.onnx_trunc, "--output", P.out], "not a readable ONNX model"),
+    ("encode-queries-batch-0", "encode-queries", lambda P: ["--topics", P.test, "--output", P.out, "--batch-size", "0"], "--batch-size"),
     # ---------------------------------------------------------------- bm25
     ("bm25-hits-0", "bm25", lambda P: ["--corpus", P.beir, "--topics", P.test, "--output", P.out, "--hits", "0"], "--hits"),
     ("bm25-hits-neg", "bm25", lambda P: ["--corpus", P.beir, "--topics", P.test, "--output", P.out, "--hits", "-1"], "--hits"),
@@ -359,7 +394,7 @@ CASES = [
 def test_bad_input(case, P, capsys):
     name, verb, argv, says = case
     argv = [str(a) for a in argv(P)]
-    watched = [P.root, P.beir, P.flat, P.pq]
+    watched = [P.root, P.beir, P.flat, P.pq, P.onnx32]
     before = _state(*watched)
     capsys.readouterr()
     with pytest.raises(SystemExit) as ended:
