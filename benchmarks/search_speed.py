@@ -12,7 +12,8 @@ structure, so IVF's recall on them says nothing about real collections.
 For every thread count and k: queries/s of each index (the whole query batch in one call),
 its ratio against faiss's two flat paths (per-query scan: one query per call; BLAS: the
 batch in one call), index memory, and recall@100 against exhaustive search over the same
-codes (an IVF index against itself with every list probed). Then the search path through
+codes (an IVF index against itself with every list probed). First the query encoders' ms/q
+(torch, ONNX Runtime float and int8) on SciFact's test queries. Then the search path through
 Pyserini (``FaissSearcher.batch_search`` and its TREC writer, pre-encoded queries) against
 raw faiss on the same index, with Pyserini's own result path and with the plugin's
 (``fast_results``). Indexes are built with jpq-pyserini's own builder.
@@ -47,7 +48,6 @@ def corpus(args):
     """SciFact's vectors plus distractors (scale.py's generator), and SciFact's test queries."""
     import importlib.util
 
-    from jpq_pyserini.datasets import iter_queries, load_dataset
     from jpq_pyserini.encoder import QUERY_MAX_LENGTH, TextEncoder
     from jpq_pyserini.indexdir import flat_vectors, read_index_dir
 
@@ -61,8 +61,7 @@ def corpus(args):
         X[len(real) + start:len(real) + start + len(vectors)] = vectors
     encoder = TextEncoder("sentence-transformers/all-MiniLM-L6-v2")
     encoder.config.max_length = QUERY_MAX_LENGTH
-    texts = [t for _, t in iter_queries(load_dataset("jpq-pyserini/scifact/test"))][:args.queries]
-    return X, encoder.encode(texts).astype(np.float32)
+    return X, encoder.encode(scifact_queries(args.queries)).astype(np.float32)
 
 
 def build(X, args):
@@ -112,6 +111,43 @@ def plugin_path(index, Q, k, fast):
         return best_time(run)
 
 
+def scifact_queries(n=None):
+    from jpq_pyserini.datasets import iter_queries, load_dataset
+    return [t for _, t in iter_queries(load_dataset("jpq-pyserini/scifact/test"))][:n]
+
+
+def encoder_rows(encoder, texts):
+    """Query encoding on one thread: torch (one query per call, and batches of 64) against
+    ONNX Runtime float and dynamic int8 (export-onnx), over the same query texts."""
+    import torch
+
+    from jpq_pyserini.encoder import QUERY_MAX_LENGTH, TextEncoder
+    from jpq_pyserini.onnx_encoder import OnnxEncoder, export
+    torch.set_num_threads(1)
+    model = TextEncoder(encoder)
+    model.config.max_length = QUERY_MAX_LENGTH
+    reference = model.encode(texts)
+    rows = [("torch float, 1 query per call", lambda: [model.encode([t]) for t in texts], 1.0),
+            ("torch float, batches of 64", lambda: model.encode(texts, batch_size=64), 1.0)]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, int8 in (("float", False), ("int8", True)):
+            Path(tmp, name).mkdir()
+            export(encoder, Path(tmp, name), int8)
+            onnx = OnnxEncoder(Path(tmp, name), threads=1)
+            cos = float(((onnx.encode(texts) * reference).sum(1)).min())
+            rows.append((f"ONNX Runtime {name}, 1 query per call", (lambda o: lambda: [o.encode([t]) for t in texts])(onnx), cos))
+            if not int8:  # int8 encodes one query per call anyway (its scales are per call)
+                rows.append((f"ONNX Runtime {name}, batches of 64", (lambda o: lambda: o.encode(texts, batch_size=64))(onnx), cos))
+        timed = [(name, best_time(fn), cos) for name, fn, cos in rows]
+    base = timed[0][1]
+    print(f"\nQuery encoder ({encoder}, {len(texts)} SciFact test queries, one thread):")
+    print("| encoder | ms/q | q/s | x torch (1 per call) | min cosine to torch |")
+    print("|---|---:|---:|---:|---:|")
+    for name, seconds, cos in timed:
+        print(f"| {name} | {1000 * seconds / len(texts):.2f} | {len(texts) / seconds:,.1f} | {base / seconds:.2f} | {cos:.4f} |",
+              flush=True)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=1_000_000)
@@ -120,16 +156,27 @@ def main():
     p.add_argument("--k", type=int, nargs="+", default=[100, 1000])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--nlist", type=int, default=1024)
-    p.add_argument("--nprobe", type=int, nargs="+", default=[16, 64])
+    p.add_argument("--nprobe", type=int, nargs="+", default=[8, 16, 32, 64])
     p.add_argument("--train", type=int, default=100_000, help="vectors used to train the quantizers")
+    p.add_argument("--flat-max", type=int, default=2_000_000, help="flat rows only up to this many documents")
     p.add_argument("--flat", default=None, help="SciFact flat index dir: use the scale simulation's corpus")
+    p.add_argument("--encoder", default="sentence-transformers/all-MiniLM-L6-v2", help="query encoder to time")
+    p.add_argument("--only-encoder", action="store_true", help="time the query encoders only")
+    p.add_argument("--skip-encoder", action="store_true", help="do not time the query encoders")
     args = p.parse_args()
+    if not args.skip_encoder:
+        encoder_rows(args.encoder, scifact_queries())
+    if args.only_encoder:
+        return
     rng = np.random.default_rng(0)
     X, Q = corpus(args) if args.flat else (unit(rng, args.n, args.dim), unit(rng, args.queries, args.dim))
     args.dim, args.queries = X.shape[1], len(Q)
-    flat = faiss.IndexFlatIP(args.dim)
-    flat.add(X)
+    flat = None
+    if args.n <= args.flat_max:  # a second copy of the float vectors: 13 GB at 8.8M x 384
+        flat = faiss.IndexFlatIP(args.dim)
+        flat.add(X)
     indexes = build(X, args)
+    del X
     exhaustive = {}
     for name, (index, _, nprobe) in indexes.items():
         if nprobe is not None:
@@ -147,24 +194,29 @@ def main():
             faiss.cvar.distance_compute_blas_threshold = saved
 
     what = "SciFact + distractors, SciFact test queries" if args.flat else "synthetic unit vectors"
-    print(f"n={args.n:,} ({what}) dim={args.dim} queries={args.queries}, {time.strftime('%Y-%m-%d %H:%M')}")
-    print("| threads | k | index | bytes/doc | memory (MB) | q/s | x per-query flat | x BLAS flat | recall@100 vs exhaustive |")
-    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    print(f"\nn={args.n:,} ({what}) dim={args.dim} queries={args.queries}, {time.strftime('%Y-%m-%d %H:%M')}")
+    bases = ["per-query flat", "BLAS flat", "PQ48x8", "PQ96x4 fast-scan"]
+    print("| threads | k | index | bytes/doc | memory (MB) | q/s | " + " | ".join(f"x {b}" for b in bases)
+          + " | recall@100 vs exhaustive |")
+    print("|---:|---:|---|---:|---:|---:|" + "---:|" * len(bases) + "---:|")
     for threads in args.threads:
         faiss.omp_set_num_threads(threads)
         for k in args.k:
-            rows = [("flat, per-query scan", 4 * args.dim,
-                     best_time(lambda: [flat.search(Q[i:i + 1], k) for i in range(len(Q))]), None),
-                    ("flat, BLAS (batch)", 4 * args.dim, best_time(lambda: blas_search(k)), None)]
+            rows = []
+            if flat is not None:
+                rows += [("flat, per-query scan", 4 * args.dim,
+                          best_time(lambda: [flat.search(Q[i:i + 1], k) for i in range(len(Q))]), None),
+                         ("flat, BLAS (batch)", 4 * args.dim, best_time(lambda: blas_search(k)), None)]
             for name, (index, bpd, nprobe) in indexes.items():
                 if nprobe is not None:
                     faiss.extract_index_ivf(index).nprobe = nprobe
                 rows.append((name, bpd, best_time(lambda: index.search(Q, k)), recall(index.search(Q, 100)[1], exhaustive[name])))
-            scan, blas = (args.queries / rows[0][2]), (args.queries / rows[1][2])
+            seconds_of = dict((name, seconds) for name, _, seconds, _ in rows)
+            base_seconds = [seconds_of.get(n) for n in ("flat, per-query scan", "flat, BLAS (batch)", *bases[2:])]
             for name, bpd, seconds, rec in rows:
-                qps = args.queries / seconds
-                print(f"| {threads} | {k} | {name} | {bpd:g} | {bpd * args.n / 2**20:,.0f} | {qps:,.1f} "
-                      f"| {qps / scan:.1f} | {qps / blas:.2f} | {'' if rec is None else f'{rec:.3f}'} |", flush=True)
+                ratios = " | ".join("" if b is None else f"{b / seconds:.2f}" for b in base_seconds)
+                print(f"| {threads} | {k} | {name} | {bpd:g} | {bpd * args.n / 2**20:,.0f} | {args.queries / seconds:,.1f} "
+                      f"| {ratios} | {'' if rec is None else f'{rec:.3f}'} |", flush=True)
 
     print("\nThe search path through Pyserini (FaissSearcher.batch_search + TREC writer), pre-encoded queries:")
     print("| threads | k | index | raw faiss ms/q | Pyserini's path ms/q | overhead | plugin's path ms/q | overhead |")
