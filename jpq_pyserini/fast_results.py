@@ -7,10 +7,11 @@ run in this process) ``fast_results()`` swaps in:
   * ``search`` and ``batch_search`` returning ``Hits``: one query's faiss scores and rows, looked up and
     turned into ``DenseSearchResult`` objects only if someone iterates over them (Pyserini's
     ``--remove-query`` and BRIGHT filters do; the writers below do not);
-  * TREC and MS MARCO writers that format a query's lines in one pass, the same bytes as
-    Pyserini's writers (``docid.strip()``, ``{score:.6f}`` of the float32 score, ranks 1..hits,
-    padding rows of -1 skipped), on a background thread, so formatting overlaps the next
-    batch's faiss search (which releases the GIL); the file is complete when the writer closes.
+  * TREC and MS MARCO writers that format a query's lines with array operations
+    (``runlines.py``), the same bytes as Pyserini's writers (``docid.strip()``, ``{score:.6f}``
+    of the float32 score, ranks 1..hits, padding rows of -1 skipped), on a background thread,
+    so formatting overlaps the next batch's faiss search (which releases the GIL); the file is
+    complete when the writer closes.
 Anything else (vectors returned for PRF, normalised distances, max-passage output, KILT)
 takes Pyserini's own code unchanged.
 """
@@ -19,21 +20,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .runlines import RunFormatter
+
 
 class Hits:
     """One query's results as arrays, best first (rows -1 are faiss's padding)."""
 
-    def __init__(self, docids, scores, rows):
-        self.docids, self.scores, self.rows = docids, scores, rows
+    def __init__(self, docids, formatter, scores, rows):
+        self.docids, self.formatter, self.scores, self.rows = docids, formatter, scores, rows
 
     def _kept(self):
         keep = self.rows >= 0
-        return self.docids[self.rows[keep]].tolist(), self.scores[keep]
+        return self.rows[keep], self.scores[keep]
 
     def __iter__(self):
         from pyserini.search.faiss import DenseSearchResult
-        docids, scores = self._kept()
-        return iter([DenseSearchResult(d, s) for d, s in zip(docids, scores)])
+        rows, scores = self._kept()
+        return iter([DenseSearchResult(self.docids[r], s) for r, s in zip(rows.tolist(), scores)])
 
     def __len__(self):
         return int((self.rows >= 0).sum())
@@ -43,12 +46,8 @@ class Hits:
 
     def lines(self, head, tail, max_hits, trec):
         """The run lines Pyserini's writer would write, joined."""
-        docids, scores = self._kept()
-        docids, scores = docids[:max_hits], scores[:max_hits].tolist()
-        if trec:
-            return "".join([f"{head}{d.strip()} {r} {s:.6f} {tail}\n"
-                            for r, (d, s) in enumerate(zip(docids, scores), 1)])
-        return "".join([f"{head}{d.strip()}\t{r}\n" for r, d in enumerate(docids, 1)])
+        rows, scores = self._kept()
+        return self.formatter.lines(head, rows[:max_hits], scores[:max_hits], tail, trec)
 
 
 @contextlib.contextmanager
@@ -62,11 +61,11 @@ def fast_results():
 
     def hits(self, queries, q_ids, k, threads):
         import faiss
-        if not hasattr(self, "_docid_array"):
-            self._docid_array = np.array(self.docids, dtype=object)
+        if getattr(self, "_jpq_formatter", None) is None:
+            self._jpq_formatter = RunFormatter(self.docids)
         faiss.omp_set_num_threads(threads)
         scores, rows = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return {qid: Hits(self._docid_array, s, r) for qid, s, r in zip(q_ids, scores, rows)}
+        return {qid: Hits(self.docids, self._jpq_formatter, s, r) for qid, s, r in zip(q_ids, scores, rows)}
 
     def search(self, query, k=10, threads=1, remove_dups=False, return_vector=False):
         if return_vector or remove_dups or self.normalize_distances or isinstance(query, dict):
