@@ -23,31 +23,33 @@ import numpy as np
 from .runlines import RunFormatter
 
 
-class Hits:
-    """One query's results as arrays, best first (rows -1 are faiss's padding)."""
+class Batch:
+    """One faiss search: scores and rows [queries, k], best first (rows -1 are faiss's padding)."""
 
     def __init__(self, docids, formatter, scores, rows):
         self.docids, self.formatter, self.scores, self.rows = docids, formatter, scores, rows
 
+
+class Hits:
+    """One query's results in a ``Batch``; ``DenseSearchResult`` objects only if iterated."""
+
+    def __init__(self, batch, i):
+        self.batch, self.i = batch, i
+
     def _kept(self):
-        keep = self.rows >= 0
-        return self.rows[keep], self.scores[keep]
+        rows, scores = self.batch.rows[self.i], self.batch.scores[self.i]
+        return rows[rows >= 0], scores[rows >= 0]
 
     def __iter__(self):
         from pyserini.search.faiss import DenseSearchResult
         rows, scores = self._kept()
-        return iter([DenseSearchResult(self.docids[r], s) for r, s in zip(rows.tolist(), scores)])
+        return iter([DenseSearchResult(self.batch.docids[r], s) for r, s in zip(rows.tolist(), scores)])
 
     def __len__(self):
-        return int((self.rows >= 0).sum())
+        return int((self.batch.rows[self.i] >= 0).sum())
 
     def __getitem__(self, i):
         return list(self)[i]
-
-    def lines(self, head, tail, max_hits, trec):
-        """The run lines Pyserini's writer would write, joined."""
-        rows, scores = self._kept()
-        return self.formatter.lines(head, rows[:max_hits], scores[:max_hits], tail, trec)
 
 
 @contextlib.contextmanager
@@ -63,9 +65,11 @@ def fast_results():
         import faiss
         if getattr(self, "_jpq_formatter", None) is None:
             self._jpq_formatter = RunFormatter(self.docids)
-        faiss.omp_set_num_threads(threads)
+        if faiss.omp_get_max_threads() != threads:  # setting it costs milliseconds even when unchanged
+            faiss.omp_set_num_threads(threads)
         scores, rows = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return {qid: Hits(self.docids, self._jpq_formatter, s, r) for qid, s, r in zip(q_ids, scores, rows)}
+        batch = Batch(self.docids, self._jpq_formatter, scores, rows)
+        return {qid: Hits(batch, i) for i, qid in enumerate(q_ids)}
 
     def search(self, query, k=10, threads=1, remove_dups=False, return_vector=False):
         if return_vector or remove_dups or self.normalize_distances or isinstance(query, dict):
@@ -89,25 +93,42 @@ def fast_results():
         return hits(self, queries, q_ids, k, threads)
 
     def make_write(cls):
-        trec = cls is output_writer.TrecWriter
-
         def write(self, topic, hits):
             if not isinstance(hits, Hits) or self.use_max_passage:
+                drain(self)  # what is queued goes first
                 return original[cls](self, topic, hits)
-            pool = self.__dict__.setdefault("_jpq_pool", ThreadPoolExecutor(1, thread_name_prefix="jpq-writer"))
-            head, tail = (f"{topic} Q0 ", self.tag) if trec else (f"{topic}\t", "")
-            out = self._file
-            # one worker thread, so queries are written in the order they arrive
-            self.__dict__.setdefault("_jpq_jobs", []).append(
-                pool.submit(lambda: out.write(hits.lines(head, tail, self.max_hits, trec))))
+            pending = self.__dict__.setdefault("_jpq_pending", [])
+            if pending and pending[0][1].batch is not hits.batch:
+                flush(self)
+            pending.append((topic, hits))
+            if len(pending) == len(hits.batch.rows):  # the whole batch: format it while the next is searched
+                flush(self)
         return write
 
+    def flush(self):
+        """Queue one formatting job for the pending queries of one batch."""
+        pending = self.__dict__.pop("_jpq_pending", [])
+        if not pending:
+            return
+        trec = isinstance(self, output_writer.TrecWriter)
+        batch, picked = pending[0][1].batch, [h.i for _, h in pending]
+        heads = [f"{topic} Q0 " if trec else f"{topic}\t" for topic, _ in pending]
+        tail, max_hits, out = (self.tag if trec else ""), self.max_hits, self._file
+        pool = self.__dict__.setdefault("_jpq_pool", ThreadPoolExecutor(1, thread_name_prefix="jpq-writer"))
+        # one worker thread, so batches are written in the order they arrive
+        self.__dict__.setdefault("_jpq_jobs", []).append(pool.submit(
+            lambda: out.write(batch.formatter.lines(heads, batch.rows[picked], batch.scores[picked], tail, trec, max_hits))))
+
+    def drain(self):
+        flush(self)
+        for job in self.__dict__.pop("_jpq_jobs", []):
+            job.result()  # a formatting error surfaces here, before the file is closed
+
     def exit(self, *exc):
+        drain(self)
         pool = self.__dict__.pop("_jpq_pool", None)
         if pool is not None:
             pool.shutdown(wait=True)
-            for job in self.__dict__.pop("_jpq_jobs", []):
-                job.result()  # a formatting error surfaces here, before the file is closed
         return original_exit(self, *exc)
 
     FaissSearcher.batch_search, FaissSearcher.search = batch_search, search

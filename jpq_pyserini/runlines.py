@@ -2,7 +2,7 @@
 
 Pyserini's TREC writer formats one f-string per hit (``{docid} {rank} {score:.6f}``): 1-3 ms
 per query at k = 1000, as long as a 4-bit fast-scan search over 1M documents and ten times an
-IVF one. Here a query's lines are one byte matrix, a row per hit and a column block per field,
+IVF one. Here a batch of queries' lines is one byte matrix, a row per hit and a column block per field,
 padded with NUL bytes that one boolean mask then drops: docids come from a padded matrix of all
 (stripped) docids, ranks from a table, and scores are printed as fixed-point integers (a
 float32 times 10^6 is exact in float64, and ``np.rint`` rounds half to even, as Python's
@@ -34,25 +34,32 @@ class RunFormatter:
             self.table = _padded(self.stripped)
         self.ranks = _padded([])
 
-    def lines(self, head, rows, scores, tail, trec):
-        """``head`` + docid [+ rank + score] + ``tail`` for each hit: TREC ``{qid} Q0 {docid}
-        {rank} {score:.6f} {tag}``, MS MARCO ``{qid}\\t{docid}\\t{rank}``."""
-        n = len(rows)
-        score = _score_columns(scores) if trec else None
+    def lines(self, heads, rows, scores, tail, trec, max_hits=None):
+        """The run lines of several queries, in order: for query i, ``heads[i]`` + docid [+ rank
+        + score] + ``tail`` for each of its hits (``rows[i]``, best first; rows -1 are faiss's
+        padding and are skipped; at most ``max_hits``). TREC: ``{qid} Q0 {docid} {rank}
+        {score:.6f} {tag}``, MS MARCO: ``{qid}\t{docid}\t{rank}``."""
+        rows, scores = np.atleast_2d(rows), np.atleast_2d(scores)
+        rank = np.cumsum(rows >= 0, axis=1)
+        keep = (rows >= 0) & (rank <= (max_hits or rows.shape[1]))
+        query, kept, rank, score_values = np.nonzero(keep)[0], rows[keep], rank[keep], scores[keep]
+        n = len(kept)
+        score = _score_columns(score_values) if trec else None
         if self.table is None or (trec and score is None):
-            return self._python_lines(head, rows, scores, tail, trec)
-        if len(self.ranks) < n:
-            self.ranks = _padded([str(r) for r in range(1, max(n, 1000) + 1)])
-        blocks = [_bytes(head), self.table[rows], _SPACE if trec else _TAB, self.ranks[:n]]
+            return self._python_lines([heads[q] for q in query.tolist()], kept, score_values, rank, tail, trec)
+        if len(self.ranks) < rank.max(initial=0):
+            self.ranks = _padded([str(r) for r in range(1, max(int(rank.max()), 1000) + 1)])
+        blocks = [_padded(heads)[query], self.table[kept], _SPACE if trec else _TAB, self.ranks[rank - 1]]
         blocks += [_SPACE, score, _bytes(f" {tail}\n")] if trec else [_NEWLINE]
         lines = np.concatenate([np.broadcast_to(b, (n, b.shape[-1])) for b in blocks], axis=1)
         return lines[lines != 0].tobytes().decode()
 
-    def _python_lines(self, head, rows, scores, tail, trec):
+    def _python_lines(self, heads, rows, scores, ranks, tail, trec):
         docids = [self.stripped[r] for r in rows.tolist()]
         if trec:
-            return "".join([f"{head}{d} {r} {s:.6f} {tail}\n" for r, (d, s) in enumerate(zip(docids, scores.tolist()), 1)])
-        return "".join([f"{head}{d}\t{r}\n" for r, d in enumerate(docids, 1)])
+            return "".join([f"{h}{d} {r} {s:.6f} {tail}\n"
+                            for h, d, r, s in zip(heads, docids, ranks.tolist(), scores.tolist())])
+        return "".join([f"{h}{d}\t{r}\n" for h, d, r in zip(heads, docids, ranks.tolist())])
 
 
 def _bytes(text):

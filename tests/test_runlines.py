@@ -35,7 +35,7 @@ def test_lines_equal_pyserini_writers(kind):
     for n in [0, 1, 7, 999, 1000, 1001]:
         rows, scores = rng.integers(0, len(DOCIDS), n), hard_scores(rng, kind, n)
         for trec, head in ((True, "q1 Q0 "), (False, "q1\t")):
-            assert formatter.lines(head, rows, scores, "Faiss", trec) == pyserini_lines(head, rows, scores, "Faiss", trec)
+            assert formatter.lines([head], rows, scores, "Faiss", trec) == pyserini_lines(head, rows, scores, "Faiss", trec)
 
 
 def test_docid_tables_too_large_for_memory_take_pythons_path(monkeypatch):
@@ -43,4 +43,19 @@ def test_docid_tables_too_large_for_memory_take_pythons_path(monkeypatch):
     formatter = RunFormatter(DOCIDS)
     rows, scores = np.arange(50), np.linspace(-1, 1, 50, dtype=np.float32)
     assert formatter.table is None
-    assert formatter.lines("q Q0 ", rows, scores, "t", True) == pyserini_lines("q Q0 ", rows, scores, "t", True)
+    assert formatter.lines(["q Q0 "], rows, scores, "t", True) == pyserini_lines("q Q0 ", rows, scores, "t", True)
+
+
+def test_a_batch_with_padding_and_a_hit_limit_is_each_querys_lines_in_turn():
+    """faiss pads short result lists with row -1 (IVF); ranks count the kept hits only."""
+    rng = np.random.default_rng(7)
+    rows = rng.integers(0, len(DOCIDS), (5, 40))
+    rows[1, 30:] = -1
+    rows[3, [2, 5, 39]] = -1
+    scores = np.sort(rng.standard_normal((5, 40)).astype(np.float32), axis=1)[:, ::-1]
+    heads = [f"q{i} Q0 " for i in range(5)]
+    formatter = RunFormatter(DOCIDS)
+    for max_hits in (None, 10, 35):
+        expected = "".join(pyserini_lines(h, r[r >= 0][:max_hits], s[r >= 0][:max_hits], "tag", True)
+                           for h, r, s in zip(heads, rows, scores))
+        assert formatter.lines(heads, rows, scores, "tag", True, max_hits) == expected
