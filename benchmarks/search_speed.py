@@ -142,9 +142,7 @@ def encoder_rows(encoder, texts):
             export(encoder, Path(tmp, name), int8)
             onnx = OnnxEncoder(Path(tmp, name), threads=1)
             cos = float(((onnx.encode(texts) * reference).sum(1)).min())
-            rows.append((f"ONNX Runtime {name}, 1 query per call", (lambda o: lambda: [o.encode([t]) for t in texts])(onnx), cos))
-            if not int8:  # int8 encodes one query per call anyway (its scales are per call)
-                rows.append((f"ONNX Runtime {name}, batches of 64", (lambda o: lambda: o.encode(texts, batch_size=64))(onnx), cos))
+            rows.append((f"ONNX Runtime {name}, 1 query per call", (lambda o: lambda: o.encode(texts))(onnx), cos))
         timed = [(name, best_time(fn), cos) for name, fn, cos in rows]
     base = timed[0][1]
     print(f"\nQuery encoder ({encoder}, {len(texts)} SciFact test queries, one thread):")

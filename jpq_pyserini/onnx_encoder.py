@@ -24,7 +24,6 @@ from .encoder import CONFIG_FILE, QUERY_MAX_LENGTH, EncoderConfig, TextEncoder
 from .errors import UsageError
 
 ONNX_FILE = "model.onnx"
-DYNAMIC_INT8 = "jpq_dynamic_int8"  # model metadata: activations quantised with scales taken per call
 OPSET = 17
 
 
@@ -54,7 +53,7 @@ def onnx_dim(path, flag="--encoder"):
 
 
 class OnnxEncoder:
-    """``TextEncoder.encode`` on ONNX Runtime: same pooling, normalisation and batching by length."""
+    """``TextEncoder.encode`` on ONNX Runtime: the same tokenizer, pooling and normalisation."""
 
     def __init__(self, path, threads=0, flag="--encoder"):
         from transformers import AutoTokenizer
@@ -68,32 +67,23 @@ class OnnxEncoder:
         except Exception as e:
             raise UsageError(f"{flag} {path}: cannot load the tokenizer ({str(e).strip().splitlines()[0][:160]})") from None
         self.dim = onnx_dim(path, flag)
-        # Dynamic int8 takes each activation's scale over the whole call, so a query's vector
-        # would depend on the queries batched with it: one query per call keeps runs the same
-        # at any --batch-size (and batching gains int8 nothing measurable on CPU).
-        self.per_query = DYNAMIC_INT8 in self.session.get_modelmeta().custom_metadata_map
 
-    def _forward(self, texts, max_length):
-        batch = self.tokenizer([self.config.prefix + t for t in texts], padding=True, truncation=True,
-                               max_length=max_length, return_tensors="np")
-        hidden = self.session.run(None, {k: batch[k].astype(np.int64) for k in self.inputs})[0]
-        if self.config.pooling == "mean":
-            mask = batch["attention_mask"][..., None].astype(np.float32)
-            emb = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
-        else:
-            emb = hidden[:, 0]
+    def _forward(self, text, max_length):
+        batch = self.tokenizer([self.config.prefix + text], truncation=True, max_length=max_length, return_tensors="np")
+        hidden = self.session.run(None, {k: batch[k].astype(np.int64) for k in self.inputs})[0][0]
+        emb = hidden.mean(0) if self.config.pooling == "mean" else hidden[0]  # one query: no padding to mask
         if self.config.normalize:
-            emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-        return emb.astype(np.float32)
+            emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
+        return emb
 
-    def encode(self, texts, batch_size=64, max_length=None, **_):
+    def encode(self, texts, batch_size=None, max_length=None, **_):
+        """float32 [len(texts), dim], one query per call: on CPU that is faster than padded
+        batches (search_speed.py), and dynamic int8 takes each activation's scale over the
+        whole call, so batching would make a query's vector depend on its neighbours."""
         max_length = max_length or self.config.max_length
-        batch_size = 1 if self.per_query else batch_size
-        order = np.argsort([len(t) for t in texts])[::-1]  # similar lengths together: less padding
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            idx = order[start:start + batch_size]
-            out[idx] = self._forward([texts[i] for i in idx], max_length)
+        for i, text in enumerate(texts):
+            out[i] = self._forward(text, max_length)
         return out
 
 
@@ -145,10 +135,6 @@ def _write_graph(module, tokenizer, names, config, out, int8):
         # per channel: per-tensor scales cost MiniLM a cosine of 0.92 to the float vectors, per channel 0.98
         quantize_dynamic(str(fused), str(out / ONNX_FILE), weight_type=QuantType.QInt8, per_channel=True,
                          extra_options={"DefaultTensorType": TensorProto.FLOAT})
-        import onnx
-        graph = onnx.load(str(out / ONNX_FILE))
-        onnx.helper.set_model_props(graph, {DYNAMIC_INT8: "1"})
-        onnx.save(graph, str(out / ONNX_FILE))
     else:
         fused.rename(out / ONNX_FILE)
     for tmp in (plain, fused):
