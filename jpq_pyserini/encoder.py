@@ -40,7 +40,8 @@ def resolve_model(name, flag="--encoder"):
     path = embedded_model_path(name) or name
     path = Path(path)
     if path.is_dir():
-        if (path / "model.onnx").is_file():  # onnx_encoder.export's dirs: no torch weights
+        from .onnx_encoder import is_onnx_dir
+        if is_onnx_dir(path):  # export-onnx's dirs: no torch weights
             return str(path)
         if not (path / "config.json").exists() or not any((path / w).exists() for w in _WEIGHTS):
             raise UsageError(f"{flag} {name}: not a Hugging Face model directory "

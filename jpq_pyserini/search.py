@@ -66,12 +66,11 @@ def run_pyserini_search(argv):
         raise UsageError("--index, --topics and --output are required")
     if known is not None:
         check_output_file(known.output)
-        index_path = Path(known.index)
+        index_path, dim = Path(known.index), None
         if index_path.exists() or os.sep in known.index:
             dim = index_dim(index_path)
             if known.encoder:
                 _check_encoder_dim(known.encoder, dim)
-
         if known.nprobe is not None:
             _check_nprobe(index_path, known.nprobe)
             argv = drop_flag(argv, "--nprobe")
@@ -81,9 +80,9 @@ def run_pyserini_search(argv):
         if converted:
             argv = replace_flag(argv, "--topics", converted)
         check_topics(converted or known.topics, known.topics_format)
-        if known.encoded_queries and Path(known.encoded_queries).exists() and index_path.exists():
+        if known.encoded_queries and Path(known.encoded_queries).exists() and dim is not None:
             from .encode_queries import check_encoded_queries
-            check_encoded_queries(known.encoded_queries, index_dim(index_path), converted or known.topics,
+            check_encoded_queries(known.encoded_queries, dim, converted or known.topics,
                                   known.topics_format, shown=known.topics)
     output = Path(known.output) if known else None
     with contextlib.ExitStack() as stack:
