@@ -1,8 +1,12 @@
 """Search speed of flat, PQ, fast-scan and IVF indexes on a synthetic corpus, side by side.
 
     python benchmarks/search_speed.py [--n 1000000] [--dim 384] [--queries 200] [--k 100 1000]
-                                      [--threads 1 2] [--nlist 1024] [--nprobe 16 64]
-                                      [--flat SCIFACT_FLAT_DIR]
+                                      [--threads 1 2] [--nlist 1024] [--nprobe 8 16 32 64]
+                                      [--flat SCIFACT_FLAT_DIR] [--flat-max 2000000]
+                                      [--only-encoder | --skip-encoder] [--skip-plugin]
+
+The runs behind eval/results/fast-search/ (its README has the exact commands): 1M and
+8,841,823 documents with ``--flat`` the SciFact flat index dir.
 
 The corpus is N synthetic unit vectors, or with ``--flat`` the scale simulation's corpus
 (``benchmarks/scale.py``: SciFact's 5,183 MiniLM vectors plus seeded distractors blended from
@@ -11,7 +15,7 @@ structure, so IVF's recall on them says nothing about real collections.
 
 For every thread count and k: queries/s of each index (the whole query batch in one call),
 its ratio against faiss's two flat paths (per-query scan: one query per call; BLAS: the
-batch in one call), index memory, and recall@100 against exhaustive search over the same
+batch in one call; only up to --flat-max documents), PQ48x8 and exhaustive fast-scan, index memory, and recall@100 against exhaustive search over the same
 codes (an IVF index against itself with every list probed). First the query encoders' ms/q
 (torch, ONNX Runtime float and int8) on SciFact's test queries. Then the search path through
 Pyserini (``FaissSearcher.batch_search`` and its TREC writer, pre-encoded queries) against
