@@ -1,9 +1,9 @@
-"""Run lines for a query's hits, built with array operations, byte for byte Pyserini's writers.
+"""Run lines for queries' hits, built with array operations, byte for byte Pyserini's writers.
 
 Pyserini's TREC writer formats one f-string per hit (``{docid} {rank} {score:.6f}``): 1-3 ms
 per query at k = 1000, as long as a 4-bit fast-scan search over 1M documents and ten times an
-IVF one. Here a batch of queries' lines is one byte matrix, a row per hit and a column block per field,
-padded with NUL bytes that one boolean mask then drops: docids come from a padded matrix of all
+IVF one. Here a batch of queries' lines is one byte matrix, a row per hit and a column block
+per field, padded with NUL bytes that one boolean mask then drops: docids come from a padded matrix of all
 (stripped) docids, ranks from a table, and scores are printed as fixed-point integers (a
 float32 times 10^6 is exact in float64, and ``np.rint`` rounds half to even, as Python's
 ``%.6f`` does). Docids holding NUL bytes, non-finite or huge scores, and docid tables that
@@ -24,7 +24,7 @@ def _padded(strings):
 
 
 class RunFormatter:
-    """The lines Pyserini's TREC or MS MARCO writer writes for one query's hits."""
+    """The lines Pyserini's TREC or MS MARCO writer writes for a batch of queries' hits."""
 
     def __init__(self, docids):
         self.stripped = [d.strip() for d in docids]  # Pyserini's writers strip each docid
