@@ -7,8 +7,8 @@ run in this process) ``fast_results()`` swaps in:
   * ``search`` and ``batch_search`` returning ``Hits``: one query's faiss scores and rows, looked up and
     turned into ``DenseSearchResult`` objects only if someone iterates over them (Pyserini's
     ``--remove-query`` and BRIGHT filters do; the writers below do not);
-  * TREC and MS MARCO writers that format a query's lines with array operations
-    (``runlines.py``), the same bytes as Pyserini's writers (``docid.strip()``, ``{score:.6f}``
+  * TREC and MS MARCO writers that format each search batch's lines in one job, with array
+    operations (``runlines.py``), the same bytes as Pyserini's writers (``docid.strip()``, ``{score:.6f}``
     of the float32 score, ranks 1..hits, padding rows of -1 skipped), on a background thread,
     so formatting overlaps the next batch's faiss search (which releases the GIL); the file is
     complete when the writer closes.
