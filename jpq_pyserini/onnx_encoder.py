@@ -44,9 +44,9 @@ def _session(path, threads, flag, name):
         raise UsageError(f"{flag} {name}: {ONNX_FILE} is not a readable ONNX model ({reason})") from None
 
 
-def onnx_dim(path, flag="--encoder"):
+def onnx_dim(path, flag="--encoder", session=None):
     """The vector size the ONNX graph itself produces (not what config.json claims)."""
-    dim = _session(path, 1, flag, path).get_outputs()[0].shape[-1]
+    dim = (session or _session(path, 1, flag, path)).get_outputs()[0].shape[-1]
     if not isinstance(dim, int):
         raise UsageError(f"{flag} {path}: {ONNX_FILE} has no fixed output dimension (expected [batch, tokens, dim])")
     return dim
@@ -66,7 +66,7 @@ class OnnxEncoder:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         except Exception as e:
             raise UsageError(f"{flag} {path}: cannot load the tokenizer ({str(e).strip().splitlines()[0][:160]})") from None
-        self.dim = onnx_dim(path, flag)
+        self.dim = onnx_dim(path, flag, self.session)  # the graph is loaded once
 
     def _forward(self, text, max_length):
         batch = self.tokenizer([self.config.prefix + text], truncation=True, max_length=max_length, return_tensors="np")
