@@ -48,6 +48,7 @@ def record(grid, name, overrides):
             "dev_ndcg@10_by_epoch": [r["dev_ndcg@10"] for r in log],
             "dev_recall@100_by_epoch": [r["dev_recall@100"] for r in log],
             "encoder_lr_by_epoch": [r.get("encoder_lr") for r in log[1:]],
+            "head_lr_by_epoch": [r.get("head_lr") for r in log[1:]],
             "best_epoch": best["epoch"], "best_dev_ndcg@10": best["dev_ndcg@10"],
             "seconds": log[-1].get("seconds"), "epochs_run": log[-1]["epoch"]}
 

@@ -1,6 +1,7 @@
 """Checkpoints of a training run: weights (safetensors) plus optimizer, schedule and RNG state.
 
-One weights layout serves every file: ``encoder.<name>`` for the query encoder's tensors and
+One weights layout serves every file: ``encoder.<name>`` for the query encoder's tensors (left
+out while it is frozen: they never change), ``head.<name>`` for the query head's and
 ``centroids`` for a PQ codebook's. ``checkpoints/last`` resumes a run; ``checkpoints/best``
 holds the dev-selected weights that the run exports at the end.
 """
@@ -14,20 +15,32 @@ from .errors import UsageError
 from .fsutil import atomic_dir, read_json
 
 
-def snapshot(encoder, scorer):
-    """Encoder weights and centroids as one flat dict, detached copies."""
-    state = {f"encoder.{k}": v.detach().clone().contiguous() for k, v in encoder.model.state_dict().items()}
-    if scorer.centroids is not None:
-        state["centroids"] = scorer.centroids.detach().clone()
+def snapshot(run):
+    """The trainable weights of a ``train.Run`` (encoder, head, centroids) as one flat dict,
+    detached copies."""
+    state = {}
+    if run.frozen is None:
+        state.update((f"encoder.{k}", v.detach().clone().contiguous()) for k, v in run.encoder.model.state_dict().items())
+    if run.head is not None:
+        state.update((f"head.{k}", v.detach().clone().contiguous()) for k, v in run.head.state_dict().items())
+    if run.scorer.centroids is not None:
+        state["centroids"] = run.scorer.centroids.detach().clone()
     return state
 
 
-def restore(encoder, scorer, state):
+def _part(state, prefix):
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def restore(run, state):
     if state is None:
         return
-    encoder.model.load_state_dict({k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")})
+    if run.frozen is None:
+        run.encoder.model.load_state_dict(_part(state, "encoder."))
+    if run.head is not None:
+        run.head.load_state_dict(_part(state, "head."))
     if "centroids" in state:
-        scorer.centroids.data.copy_(state["centroids"])
+        run.scorer.centroids.data.copy_(state["centroids"])
 
 
 def write_weights(path, state):
@@ -65,17 +78,17 @@ def set_rng_state(state, generator=None):
         generator.set_state(state["sampler"])
 
 
-def save(path, encoder, scorer, optimizer, scheduler, step, best, fingerprint, generator=None):
+def save(path, run, step, best, fingerprint):
     from safetensors.torch import save_file
 
     with atomic_dir(path, overwrite=True, flag="checkpoint") as tmp:
-        save_file(snapshot(encoder, scorer), str(tmp / "weights.safetensors"))
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
-                    "best": best, "rng": rng_state(generator)}, tmp / "state.pt")
+        save_file(snapshot(run), str(tmp / "weights.safetensors"))
+        torch.save({"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(), "step": step,
+                    "best": best, "rng": rng_state(run.sampler.generator)}, tmp / "state.pt")
         (tmp / "config.json").write_text(json.dumps(fingerprint, indent=2))
 
 
-def load(path, encoder, scorer, optimizer, scheduler, fingerprint, generator=None):
+def load(path, run, fingerprint):
     """Restore everything ``save`` wrote; returns (step, best). Refuses a checkpoint made with a
     different configuration, naming the first differences."""
     saved = read_json(path / "config.json", "--resume")
@@ -84,11 +97,11 @@ def load(path, encoder, scorer, optimizer, scheduler, fingerprint, generator=Non
         raise UsageError(f"--resume: checkpoint {path} was made with a different configuration "
                          f"({', '.join(f'{k}={saved.get(k)!r} vs {fingerprint.get(k)!r}' for k in diff[:3])})")
     try:
-        restore(encoder, scorer, read_weights(path))
+        restore(run, read_weights(path))
         state = torch.load(path / "state.pt", weights_only=False)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"], generator)
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"], run.sampler.generator)
         return state["step"], state["best"]
     except UsageError:
         raise

@@ -66,16 +66,20 @@ PQ_INDEXES = (faiss.IndexPQ, faiss.IndexPQFastScan, faiss.IndexIVFPQ, faiss.Inde
 
 
 def split_index(index):
-    """(rotation matrix or None, inner PQ index) of an index as ``jpq-pyserini index`` writes it."""
-    rotation = None
+    """(transform or None, inner PQ index) of an index as ``jpq-pyserini index`` or ``train``
+    writes it: the transform is the chain before the PQ (an OPQ rotation, after a trained query
+    head where there is one) composed into one map ``(A, b)``, ``y = A x + b``."""
+    transform = None
     if isinstance(index, faiss.IndexPreTransform) or hasattr(index, "chain"):
         index = faiss.downcast_index(index)
-        if index.chain.size() != 1:
-            raise UsageError(f"expected one OPQ transform before the PQ index, found {index.chain.size()}")
-        vt = faiss.downcast_VectorTransform(index.chain.at(0))
-        rotation, _ = get_LinearTransform_matrix(vt)
-        if vt.have_bias:
-            raise UsageError("the index's transform has a bias; only linear OPQ rotations are supported")
+        for i in range(index.chain.size()):
+            vt = faiss.downcast_VectorTransform(index.chain.at(i))
+            if not isinstance(vt, faiss.LinearTransform):
+                raise UsageError(f"expected linear transforms (OPQ, query head) before the PQ index, "
+                                 f"found {type(vt).__name__}")
+            a, b = get_LinearTransform_matrix(vt)
+            b = np.zeros(a.shape[0], dtype=np.float32) if b is None or not vt.have_bias else b
+            transform = (a, b) if transform is None else (a @ transform[0], a @ transform[1] + b)
         inner = faiss.downcast_index(index.index)
     else:
         inner = faiss.downcast_index(index)
@@ -85,7 +89,7 @@ def split_index(index):
     if not isinstance(inner, PQ_INDEXES):
         raise UsageError(f"expected a PQ index ({', '.join(c.__name__ for c in PQ_INDEXES)}), "
                          f"found {type(inner).__name__}")
-    return rotation, inner
+    return transform, inner
 
 
 def _read_ivf_codes(ivf):
@@ -112,7 +116,7 @@ def _read_ivf_codes(ivf):
 
 
 class PQCodebook(torch.nn.Module):
-    def __init__(self, centroids, codes, rotation=None):
+    def __init__(self, centroids, codes, rotation=None, offset=None):
         super().__init__()
         self.M, self.K, self.dsub = centroids.shape
         self.centroids = torch.nn.Parameter(torch.as_tensor(centroids, dtype=torch.float32).clone())
@@ -121,12 +125,15 @@ class PQCodebook(torch.nn.Module):
         self.register_buffer("codes", torch.as_tensor(np.ascontiguousarray(codes, dtype=np.uint8)))
         self.register_buffer("rotation", None if rotation is None else
                              torch.as_tensor(rotation, dtype=torch.float32).clone())
+        # a trained query head folded into the index adds a bias (query_head.py)
+        self.register_buffer("offset", None if offset is None or not np.any(offset) else
+                             torch.as_tensor(offset, dtype=torch.float32).clone())
         self.register_buffer("sub_offsets", torch.arange(self.M, dtype=torch.int32) * self.K, persistent=False)
 
     @classmethod
     def from_faiss(cls, index):
-        rotation, pq_index = split_index(index)
-        return cls(get_pq_centroids(pq_index.pq), read_codes(pq_index), rotation)
+        transform, pq_index = split_index(index)
+        return cls(get_pq_centroids(pq_index.pq), read_codes(pq_index), *(transform or (None, None)))
 
     @property
     def dim(self):
@@ -137,7 +144,8 @@ class PQCodebook(torch.nn.Module):
         return self.codes.shape[0]
 
     def rotate(self, q):
-        return q if self.rotation is None else q @ self.rotation.T
+        q = q if self.rotation is None else q @ self.rotation.T
+        return q if self.offset is None else q + self.offset
 
     def lookup_tables(self, q):
         """[B, M, K]: inner product of each rotated query part with every centroid."""

@@ -220,6 +220,8 @@ def jpq_init(spec, m, systems):
         return spec.jpq_init
     if f"opq{m}" not in systems:
         return "pq"
+    import torch
+
     from .encoder import TextEncoder
     from .datasets import judged_queries
     from .indexdir import read_index_dir
@@ -233,7 +235,8 @@ def jpq_init(spec, m, systems):
         index, docids, _ = read_index_dir(systems[f"{name}{m}"].index_dir)
         split = judged_queries(spec.dev, {d: i for i, d in enumerate(docids)}, "dev")
         retriever = Retriever(PQCodebook.from_faiss(index), index, device=encoder.device)
-        dev_ndcg[name] = evaluate_dev(encoder, retriever, split, docids)["ndcg@10"]
+        dev_ndcg[name] = evaluate_dev(lambda qids: torch.as_tensor(encoder.encode([split.texts[i] for i in qids])),
+                                      retriever, split, docids)["ndcg@10"]
     best = max(dev_ndcg, key=dev_ndcg.get)
     print(f"[reproduce] JPQ at M={m} starts from {best.upper()} (dev nDCG@10: PQ {dev_ndcg['pq']:.4f}, "
           f"OPQ {dev_ndcg['opq']:.4f})", file=sys.stderr)
@@ -245,6 +248,7 @@ def build_systems(spec, progress=False):
     from .encode import encode_corpus
     from .index import index_flat_dir
     from .indexdir import read_meta
+    from .query_head import HEAD_FILE, fold_head_into_dir
     from .train import TrainConfig, train_jpq
 
     enc, corpus = spec.encoder_recipe, spec.index_recipe.corpus
@@ -275,12 +279,17 @@ def build_systems(spec, progress=False):
         add_trained(f"jpq{m}", systems[f"{init[m]}{m}"].index_dir, m)
     main, start = spec.main_m, systems[f"{init[spec.main_m]}{spec.main_m}"]
     flat_ft = trained("flat-ft", flat, target="flat")
-    systems["flat-ft"] = System("flat-ft", flat, flat_ft / "encoder", systems["flat"].bytes_per_doc)
-    # the honest baseline searches the same untrained index that JPQ starts from, at every M
+    systems["flat-ft"] = System("flat-ft", flat_ft / "index", flat_ft / "encoder", systems["flat"].bytes_per_doc)
+    # the honest baseline searches the same untrained index that JPQ starts from, at every M,
+    # with the flat-trained query head (where there is one) folded into it
     for m in spec.pq_m:
         base = systems[f"{init[m]}{m}"]
         name = f"flat-ft-on-{base.name}"
-        systems[name] = System(name, base.index_dir, flat_ft / "encoder", base.bytes_per_doc)
+        index_dir = base.index_dir
+        if (flat_ft / HEAD_FILE).exists():
+            index_dir = artifact(name, {"index": str(base.index_dir), "head": str(flat_ft)},
+                                 lambda p, base=base: fold_head_into_dir(flat_ft / HEAD_FILE, base.index_dir, p))
+        systems[name] = System(name, index_dir, flat_ft / "encoder", base.bytes_per_doc)
     for ab in spec.ablations:
         extra = {"flat": str(flat)} if ab == "mse-loss" else {}
         add_trained(f"jpq{main}-{ab}", start.index_dir, main, **ABLATIONS[ab], **extra)

@@ -141,16 +141,16 @@ class Retriever:
 
 
 @torch.no_grad()
-def evaluate_dev(encoder, retriever, split, docids, k=100, batch_size=256):
-    """ranx's nDCG@10, MRR@10 and R@100 of ``split`` (a ``datasets.JudgedQueries``). Queries go
+def evaluate_dev(encode, retriever, split, docids, k=100, batch_size=256):
+    """ranx's nDCG@10, MRR@10 and R@100 of ``split`` (a ``datasets.JudgedQueries``), its queries
+    embedded by ``encode(qids)`` (a tensor on the retriever's device). Queries go
     ``batch_size`` at a time, so peak memory does not grow with their number."""
     from ranx import Qrels, Run, evaluate
 
     run = {}
     for s in range(0, len(split.qids), batch_size):
         qids = split.qids[s:s + batch_size]
-        q = torch.as_tensor(encoder.encode([split.texts[i] for i in qids])).to(encoder.device)
-        scores, rows = retriever.search(q, k)
+        scores, rows = retriever.search(encode(qids), k)
         run.update((qid, {docids[r]: float(v) for v, r in zip(ss.tolist(), rr.tolist()) if r >= 0})
                    for qid, ss, rr in zip(qids, scores, rows))
     m = evaluate(Qrels({q: split.qrels[q] for q in split.qids}), Run(run), ["ndcg@10", "mrr@10", "recall@100"])

@@ -4,8 +4,11 @@ The loop composes the paper's three ideas, each in its own module:
   loss.py       ranking-oriented loss on the PQ scores          (idea 1)
   codebook.py   PQ centroids as trainable parameters             (idea 2)
   negatives.py  end-to-end negatives from the current PQ index    (idea 3)
-Document codes and the OPQ rotation stay fixed; afterwards the dev-selected encoder and
-centroids are written back into the faiss index, which Pyserini's stock FaissSearcher loads.
+Document codes and the OPQ rotation stay fixed. The query side is the encoder followed by a
+linear query head (query_head.py); by default the transformer is frozen and the head trains,
+``--lr`` > 0 fine-tunes the transformer too. Afterwards the dev-selected centroids are written
+back into the faiss index and the head folded in front of it, which Pyserini's stock
+FaissSearcher loads with the encoder dir.
 
 ``--target flat`` trains the query encoder the same way against the uncompressed vectors
 (the ADORE-style baseline), to separate in-domain query fine-tuning from PQ-aware training.
@@ -35,6 +38,7 @@ from .fsutil import atomic_dir, atomic_file, check_output_dir
 from .indexdir import flat_vectors, inherited, read_index_dir, write_index_dir
 from .loss import RANKING_LOSSES, reconstruction_loss
 from .negatives import NegativeSampler
+from .query_head import HEAD_FILE, QueryHead
 from .retrieval import FAISS_ABOVE, MINING, FlatScorer, Retriever, evaluate_dev
 
 
@@ -57,7 +61,9 @@ class TrainConfig:
     centroid_training: bool = True
     epochs: int = 10
     batch_size: int = 32
-    lr: float = 1e-4                    # eval/sweeps/scifact-lr.yaml; NFCorpus backs off (below)
+    lr: float = 0.0                     # the transformer's; 0 freezes it (eval/results/sweeps/*-head)
+    query_head: str = "linear"          # linear | none: a trained linear map after the encoder
+    head_lr: float = 1e-3
     centroid_lr: float = None           # default by M, as the paper: 5e-6 (M<=24), 2e-5 (M=32), 1e-4 (M>=48)
     weight_decay: float = 0.01
     warmup_steps: int = 23              # linear warm-up, in optimizer steps (the paper: 2,000 on MS MARCO)
@@ -88,7 +94,7 @@ class TrainConfig:
         need(0 <= self.backoff < 1, "backoff", self.backoff, "a factor in [0, 1)")
         need(math.isfinite(self.backoff_margin) and self.backoff_margin >= 0, "backoff-margin", self.backoff_margin,
              "a finite number >= 0")
-        for name in ("lr", "centroid_lr", "weight_decay"):
+        for name in ("lr", "head_lr", "centroid_lr", "weight_decay"):
             value = getattr(self, name)
             need(value is None or (math.isfinite(value) and value >= 0), name.replace("_", "-"), value,
                  "a finite number >= 0")
@@ -97,6 +103,10 @@ class TrainConfig:
         need(self.dropout is None or 0 <= self.dropout < 1, "dropout", self.dropout, "a rate in [0, 1)")
         if self.loss != "mse" and self.loss not in RANKING_LOSSES:
             raise UsageError(f"--loss {self.loss}: expected {', '.join(RANKING_LOSSES)} or mse")
+        if self.query_head not in ("linear", "none"):
+            raise UsageError(f"--query-head {self.query_head}: expected linear or none")
+        if self.lr == 0 and self.query_head == "none" and not (self.target == "pq" and self.centroid_training):
+            raise UsageError("--query-head none with --lr 0 and no centroid training: nothing to train")
         if self.loss == "mse" and self.target != "pq":
             raise UsageError("--loss mse trains centroids and needs --target pq")
         return self
@@ -171,16 +181,26 @@ def reconstruction_targets(cfg, meta, docids, device):
     return torch.as_tensor(flat_vectors(flat_index)).to(device)
 
 
-def make_optimizer(cfg, encoder, scorer, total_steps):
-    """AdamW (no decay on biases and norms); the centroids get their own learning rate and no
-    decay. Linear warm-up, then linear decay to 0."""
+QUERY_SIDE = ("encoder", "encoder-no-decay", "head")  # the groups --backoff lowers
+
+
+def make_optimizer(cfg, encoder, head, scorer, total_steps):
+    """AdamW (no decay on biases, norms and the head, which starts at the identity); the
+    transformer (unless frozen), the head and the centroids each get their own learning rate.
+    Linear warm-up, then linear decay to 0."""
     def no_decay(name):
         return any(x in name for x in ("bias", "LayerNorm", "norm"))
-    named = list(encoder.model.named_parameters())
-    groups = [{"params": [p for n, p in named if not no_decay(n)], "weight_decay": cfg.weight_decay, "lr": cfg.lr},
-              {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0, "lr": cfg.lr}]
+    groups = []
+    if cfg.lr > 0:
+        named = list(encoder.model.named_parameters())
+        groups += [{"name": "encoder", "params": [p for n, p in named if not no_decay(n)],
+                    "weight_decay": cfg.weight_decay, "lr": cfg.lr},
+                   {"name": "encoder-no-decay", "params": [p for n, p in named if no_decay(n)],
+                    "weight_decay": 0.0, "lr": cfg.lr}]
+    if head is not None:
+        groups.append({"name": "head", "params": list(head.parameters()), "weight_decay": 0.0, "lr": cfg.head_lr})
     if cfg.target == "pq" and cfg.centroid_training:
-        groups.append({"params": [scorer.centroids], "weight_decay": 0.0,
+        groups.append({"name": "centroids", "params": [scorer.centroids], "weight_decay": 0.0,
                        "lr": cfg.centroid_lr or default_centroid_lr(scorer.M)})
     optimizer = torch.optim.AdamW(groups)
     warmup = max(1, min(cfg.warmup_steps, total_steps))
@@ -220,8 +240,7 @@ def pad(rows_list, device):
 def start_or_resume(run, resume, last, best_dir):
     """(step, best, best weights): from the last checkpoint, or a fresh output dir at step 0."""
     if resume:
-        step, best = checkpoint.load(last, run.encoder, run.scorer, run.optimizer, run.scheduler,
-                                     run.cfg.fingerprint(), run.sampler.generator)
+        step, best = checkpoint.load(last, run, run.cfg.fingerprint())
         return step, best, checkpoint.read_weights(best_dir) if best_dir.is_dir() else None
     if run.rank == 0:
         run.out.mkdir(parents=True, exist_ok=True)
@@ -244,6 +263,8 @@ class Run:
     meta: dict
     scorer: object                      # retrieval.Scorer: PQCodebook or FlatScorer
     encoder: TextEncoder
+    head: object                        # QueryHead, or None (--query-head none)
+    frozen: dict                        # qid -> the frozen transformer's output (None: it trains)
     train: object                       # datasets.JudgedQueries
     dev: object
     steps_per_epoch: int
@@ -286,30 +307,50 @@ def setup(cfg, resume, overwrite):
 
     index, docids, meta, scorer = load_scorer(cfg, device)
     encoder = load_query_encoder(cfg, meta, index.d, device)
+    head = QueryHead(index.d).to(device) if cfg.query_head == "linear" else None
     targets = reconstruction_targets(cfg, meta, docids, device) if cfg.loss == "mse" else None
     docid_to_row = {d: i for i, d in enumerate(docids)}
     train, dev = judged_queries(cfg.train, docid_to_row, "--train"), judged_queries(cfg.dev, docid_to_row, "--dev")
     if set(train.qids) & set(dev.qids):
         raise UsageError(f"--train {cfg.train} and --dev {cfg.dev} share queries; model selection needs a held-out dev set")
+    frozen = None
+    if cfg.lr == 0:  # the transformer's output never changes: compute it once per query
+        encoder.model.requires_grad_(False)
+        qids, texts = train.qids + dev.qids, {**train.texts, **dev.texts}
+        frozen = dict(zip(qids, torch.as_tensor(encoder.encode([texts[i] for i in qids])).to(device)))
     steps_per_epoch = math.ceil(len(train.qids) / cfg.batch_size)
-    optimizer, scheduler, params = make_optimizer(cfg, encoder, scorer, steps_per_epoch * cfg.epochs)
+    optimizer, scheduler, params = make_optimizer(cfg, encoder, head, scorer, steps_per_epoch * cfg.epochs)
     retriever = Retriever(scorer, index, cfg.mining, cfg.mining_threshold, device)
     sampler = NegativeSampler(retriever, cfg.negatives, cfg.neg_topk, seed=cfg.seed)
-    if cfg.negatives == "static":
-        if resume:  # the negatives came from the initial model, which a resumed run no longer has
-            raise UsageError("--resume is not supported with --negatives static")
-        sampler.mine(train.qids, torch.as_tensor(encoder.encode([train.texts[i] for i in train.qids])).to(device))
+    if cfg.negatives == "static" and resume:  # the negatives came from the initial model
+        raise UsageError("--resume is not supported with --negatives static")
     replacing = not resume and rank == 0 and final.is_dir() and any(final.iterdir())
     out = fsutil.temp_dir_for(final) if replacing else final
-    return Run(cfg, out, final, rank, world, index, docids, meta, scorer, encoder, train, dev, steps_per_epoch,
-               optimizer, scheduler, params, retriever, sampler, targets)
+    run = Run(cfg, out, final, rank, world, index, docids, meta, scorer, encoder, head, frozen, train, dev,
+              steps_per_epoch, optimizer, scheduler, params, retriever, sampler, targets)
+    if cfg.negatives == "static":
+        with torch.no_grad():
+            sampler.mine(train.qids, queries(run, train, train.qids, training=False))
+    return run
+
+
+def queries(run, split, qids, training=True):
+    """Query vectors of the current model: the transformer (its cached output when frozen; in
+    eval mode and without gradients unless ``training``), then the head."""
+    if run.frozen is not None:
+        q = torch.stack([run.frozen[i] for i in qids])
+    elif training:
+        q = run.encoder([split.texts[i] for i in qids], run.cfg.query_max_length)
+    else:
+        q = torch.as_tensor(run.encoder.encode([split.texts[i] for i in qids])).to(run.encoder.device)
+    return q if run.head is None else run.head(q)
 
 
 def batch_loss(run, batch, global_size, step, timing):
     """Forward and backward for this rank's slice of one global batch; returns the loss."""
     cfg, scorer, device = run.cfg, run.scorer, run.encoder.device
-    # 1. encode the queries with the current encoder (gradients on)
-    q = run.encoder([run.train.texts[i] for i in batch], cfg.query_max_length)
+    # 1. the queries under the current query encoder and head (gradients on)
+    q = queries(run, run.train, batch)
     relevant = pad([run.train.positives[i] for i in batch], device)
     positives = pad([pick_positives(run.train.positives[i], cfg.positives, cfg.seed, step) for i in batch], device)
     # 2. negatives and ranks from the current PQ index (idea 3)
@@ -358,20 +399,20 @@ def _train(run, cfg, resume, progress, stop_after):
         """Dev metrics, best-epoch selection (epoch 0 = the untrained model), log line."""
         nonlocal best, best_state
         t0 = time.perf_counter()
-        dev = {f"dev_{k}": v for k, v in evaluate_dev(encoder, run.retriever, run.dev, run.docids).items()}
+        dev = {f"dev_{k}": v for k, v in evaluate_dev(lambda qids: queries(run, run.dev, qids, training=False),
+                                                      run.retriever, run.dev, run.docids).items()}
         dev_seconds = round(time.perf_counter() - t0, 2)
         with open(out / "train_log.jsonl", "a") as f:
             f.write(json.dumps({"epoch": epoch, "step": step, **record, **dev, "dev_seconds": dev_seconds}) + "\n")
         if best is None or dev["dev_ndcg@10"] > best["ndcg@10"]:
             start = dev["dev_ndcg@10"] if best is None else best["start_ndcg@10"]
             best = {**dev, "ndcg@10": dev["dev_ndcg@10"], "epoch": epoch, "start_ndcg@10": start}
-            best_state = checkpoint.snapshot(encoder, scorer)
+            best_state = checkpoint.snapshot(run)
             checkpoint.write_weights(best_dir, best_state)
         return dev["dev_ndcg@10"]
 
     def save():
-        checkpoint.save(last, encoder, scorer, run.optimizer, run.scheduler, step, best, cfg.fingerprint(),
-                        run.sampler.generator)
+        checkpoint.save(last, run, step, best, cfg.fingerprint())
 
     if step == 0 and rank == 0:
         end_of_epoch(0, {})
@@ -387,8 +428,8 @@ def _train(run, cfg, resume, progress, stop_after):
             global_size, batch = len(batch), batch[rank::world]
             loss = batch_loss(run, batch, global_size, step, timing) if batch else torch.zeros((), device=encoder.device)
             all_reduce_grads(run.params, world)
-            # the reference clips the encoder only: the centroids have their own learning rate
-            torch.nn.utils.clip_grad_norm_(list(encoder.model.parameters()), cfg.clip)
+            # the reference clips the query side only: the centroids have their own learning rate
+            torch.nn.utils.clip_grad_norm_(query_params(run), cfg.clip)
             run.optimizer.step()
             run.scheduler.step()
             run.optimizer.zero_grad(set_to_none=True)
@@ -408,7 +449,9 @@ def _train(run, cfg, resume, progress, stop_after):
         if rank == 0:
             dev_ndcg = end_of_epoch(epoch + 1, {"loss": round(loss.item(), 5), "seconds": round(timing["total"], 1),
                                                 "sample_seconds": round(timing["sample"], 1),
-                                                "encoder_lr": run.scheduler.base_lrs[0]})
+                                                **{f"{g['name']}_lr": lr for g, lr in
+                                                   zip(run.optimizer.param_groups, run.scheduler.base_lrs)
+                                                   if g["name"] in ("encoder", "head")}})
         if cfg.backoff and fell_behind(rank, world, dev_ndcg, best, cfg.backoff_margin):
             back_off(run, best_state, cfg.backoff)
             if rank == 0:  # the lower rate gets its own --patience epochs
@@ -422,8 +465,12 @@ def _train(run, cfg, resume, progress, stop_after):
     bar.close()
     if rank != 0:
         return None
-    checkpoint.restore(encoder, scorer, best_state)
+    checkpoint.restore(run, best_state)
     return export(cfg, run, best, {**timing, "steps": step, "steps_per_epoch": run.steps_per_epoch})
+
+
+def query_params(run):
+    return [p for g in run.optimizer.param_groups if g["name"] in QUERY_SIDE for p in g["params"]]
 
 
 def fell_behind(rank, world, dev_ndcg, best, margin):
@@ -441,14 +488,15 @@ def back_off(run, best_state, factor):
     the query encoder away from what dev rewards (NFCorpus) then trains it gently, while one
     whose dev keeps rising (SciFact) never backs off."""
     if run.rank == 0:
-        checkpoint.restore(run.encoder, run.scorer, best_state)
+        checkpoint.restore(run, best_state)
     if run.world > 1:  # only rank 0 holds the best weights
         for p in run.params:
             torch.distributed.broadcast(p.data, 0)
     run.optimizer.state.clear()
-    for i, group in enumerate(run.optimizer.param_groups[:2]):  # the encoder's two groups
-        group["lr"] *= factor
-        run.scheduler.base_lrs[i] *= factor
+    for i, group in enumerate(run.optimizer.param_groups):
+        if group["name"] in QUERY_SIDE:
+            group["lr"] *= factor
+            run.scheduler.base_lrs[i] *= factor
 
 
 def early_stop(cfg, rank, world, epochs_done, best):
@@ -476,8 +524,10 @@ def peak_rss_gib():
 
 
 def export(cfg, run, best, timing):
-    """Write the dev-selected encoder and centroids as ``encoder/`` and ``index/`` (Pyserini
-    loads both) and ``train_summary.json``, saying plainly whether training helped on dev."""
+    """Write the dev-selected encoder as ``encoder/``, the centroids and the folded head as
+    ``index/`` (Pyserini loads both), the head alone as ``query_head.safetensors`` (to fold into
+    another index of the same vectors) and ``train_summary.json``, saying plainly whether
+    training helped on dev."""
     out, encoder, scorer, index = run.out, run.encoder, run.scorer, run.index
     start = best["start_ndcg@10"]
     improved = best["epoch"] > 0
@@ -487,12 +537,18 @@ def export(cfg, run, best, timing):
         encoder.save(tmp)
     with atomic_dir(out / "index", overwrite=True) as tmp:
         trained = scorer.write_into(index)  # in place: a copy would be 424 MB more at 8.8M x 48
+        if run.head is not None:
+            trained = run.head.fold_into(trained)
         write_index_dir(tmp, trained, run.docids, {
             **inherited(run.meta),
             "jpq": cfg.target == "pq", "source_index": str(cfg.index), "encoder": str(run.final / "encoder"),
             "train": {"best_epoch": best["epoch"], "dev_ndcg@10": best["ndcg@10"], "dev_ndcg@10_start": start,
                       "improved": improved, "verdict": verdict, "loss": cfg.loss, "negatives": cfg.negatives,
+                      "query_head": cfg.query_head, "encoder_trained": cfg.lr > 0,
                       "centroid_training": cfg.target == "pq" and cfg.centroid_training, "target": cfg.target}})
+    if run.head is not None:
+        with atomic_file(out / HEAD_FILE) as tmp:
+            run.head.save(tmp)
     steps, per_epoch = timing["steps"], timing["steps_per_epoch"]
     summary = {"best": best, "dev_ndcg@10_start": start, "improved": improved, "verdict": verdict,
                "seconds": round(timing["total"], 1), "sample_seconds": round(timing["sample"], 1), "steps": steps,
@@ -527,7 +583,11 @@ def build_parser():
     p.add_argument("--no-centroid-training", dest="centroid_training", action="store_false")
     p.add_argument("--epochs", type=positive_int, default=d.epochs)
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
-    p.add_argument("--lr", type=nonneg_float, default=d.lr, help="query encoder learning rate")
+    p.add_argument("--lr", type=nonneg_float, default=d.lr,
+                   help="the query encoder's transformer learning rate (0: frozen, its output computed once)")
+    p.add_argument("--query-head", choices=["linear", "none"], default=d.query_head,
+                   help="a linear map after the query encoder, trained and folded into the index")
+    p.add_argument("--head-lr", type=nonneg_float, default=d.head_lr, help="query head learning rate")
     p.add_argument("--centroid-lr", type=nonneg_float, default=None, help="default by M: 5e-6 (<=24), 2e-5 (32), 1e-4 (>=48)")
     p.add_argument("--weight-decay", type=nonneg_float, default=d.weight_decay)
     p.add_argument("--warmup-steps", type=nonneg_int, default=d.warmup_steps, help="linear warm-up steps")

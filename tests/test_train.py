@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import run_cli
-from jpq_pyserini.codebook import PQCodebook
+from jpq_pyserini.codebook import PQCodebook, split_index
 from jpq_pyserini.indexdir import read_index_dir
 from jpq_pyserini.train import TrainConfig, train_jpq
 
@@ -42,7 +42,7 @@ def test_few_steps_loss_down_centroids_change_codes_fixed(pq_dir, tiny_beir, tmp
 
 
 def test_no_dev_improvement_exports_the_untrained_model_and_says_so(pq_dir, tiny_beir, tmp_path):
-    cfg = dataclasses.replace(_cfg(pq_dir, tiny_beir, tmp_path / "t"), epochs=1, lr=0.0, centroid_lr=0.0)
+    cfg = dataclasses.replace(_cfg(pq_dir, tiny_beir, tmp_path / "t"), epochs=1, lr=0.0, head_lr=0.0, centroid_lr=0.0)
     summary = train_jpq(cfg, progress=False)
     assert summary["improved"] is False and summary["best"]["epoch"] == 0
     assert summary["verdict"].startswith("training did not improve on dev")
@@ -97,22 +97,27 @@ def test_positive_sampling():
     assert pick_positives([4, 5], "all", 42, 0) == [4, 5]
 
 
-def test_back_off_restores_best_weights_and_lowers_encoder_lr(pq_dir, tiny_beir, tmp_path):
+def test_back_off_restores_best_weights_and_lowers_query_side_lr(pq_dir, tiny_beir, tmp_path):
     from jpq_pyserini import checkpoint
     from jpq_pyserini.train import back_off, setup
     cfg = dataclasses.replace(_cfg(pq_dir, tiny_beir, tmp_path / "t"), backoff=0.25)
     run = setup(cfg, resume=False, overwrite=False)
-    best = checkpoint.snapshot(run.encoder, run.scorer)
+    best = checkpoint.snapshot(run)
+    assert {k.split(".")[0] for k in best} == {"encoder", "head", "centroids"}
+    groups = [g["name"] for g in run.optimizer.param_groups]
+    assert groups == ["encoder", "encoder-no-decay", "head", "centroids"]
     lrs = [g["lr"] for g in run.optimizer.param_groups]
     with torch.no_grad():
         run.scorer.centroids.add_(1.0)
+        run.head.linear.weight.add_(1.0)
         next(run.encoder.model.parameters()).add_(1.0)
     run.optimizer.state[run.scorer.centroids] = {"step": torch.tensor(3.0)}
     back_off(run, best, cfg.backoff)
-    now = checkpoint.snapshot(run.encoder, run.scorer)
+    now = checkpoint.snapshot(run)
     assert all(torch.equal(now[k], best[k]) for k in best)
-    assert [g["lr"] for g in run.optimizer.param_groups] == [lrs[0] * 0.25, lrs[1] * 0.25, lrs[2]]
-    assert run.scheduler.base_lrs[:2] == [cfg.lr * 0.25, cfg.lr * 0.25] and not run.optimizer.state
+    assert [g["lr"] for g in run.optimizer.param_groups] == [lrs[0] * 0.25, lrs[1] * 0.25, lrs[2] * 0.25, lrs[3]]
+    assert run.scheduler.base_lrs == [cfg.lr * 0.25, cfg.lr * 0.25, cfg.head_lr * 0.25, cfg.centroid_lr]
+    assert not run.optimizer.state
 
 
 def test_patience_counts_from_the_last_back_off():
@@ -151,7 +156,7 @@ def test_jpq_on_a_fast_scan_index(flat_dir, tiny_beir, tmp_path):
     cfg = dataclasses.replace(_cfg(fs_dir, tiny_beir, tmp_path / "t"), epochs=1, patience=0)
     train_jpq(cfg, progress=False)
     before, trained = read_index_dir(fs_dir)[0], read_index_dir(tmp_path / "t" / "index")[0]
-    assert isinstance(faiss.downcast_index(trained), faiss.IndexPQFastScan)
+    assert isinstance(split_index(trained)[1], faiss.IndexPQFastScan)  # behind the folded query head
     a, b = PQCodebook.from_faiss(before), PQCodebook.from_faiss(trained)
     assert torch.equal(a.codes, b.codes)
     last = _last_weights(tmp_path / "t")["centroids"]
@@ -201,3 +206,39 @@ def test_jpq_on_an_ivf_index_and_search_with_nprobe(flat_dir, tiny_beir, tmp_pat
     assert ranked == [docids[i] for i in I[0]]
     ivf.nprobe = 1
     assert ranked != [docids[i] for i in trained.search(enc.encode([text]), 10)[1][0]]
+
+
+def test_default_trains_head_and_centroids_on_a_frozen_encoder(pq_dir, tiny_beir, tmp_path):
+    """--lr 0 (the default): the transformer's output is computed once and never changes, the
+    exported encoder is the source model, and the trained head, folded into the index, ranks in
+    Pyserini's FaissSearcher as it ranked in training."""
+    from pyserini.search.faiss import FaissSearcher
+    from jpq_pyserini import JpqQueryEncoder
+    from jpq_pyserini.encoder import TextEncoder
+    from jpq_pyserini.query_head import HEAD_FILE, QueryHead
+
+    cfg = dataclasses.replace(_cfg(pq_dir, tiny_beir, tmp_path / "t"), lr=0.0, patience=0, backoff=0.0)
+    train_jpq(cfg, progress=False)
+    last = _last_weights(tmp_path / "t")
+    assert not any(k.startswith("encoder.") for k in last)  # frozen: nothing of it to checkpoint
+    src, out = TextEncoder(read_index_dir(pq_dir)[2]["encoder"]), TextEncoder(str(tmp_path / "t" / "encoder"))
+    for (k, a), b in zip(src.model.state_dict().items(), out.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    head = QueryHead.load(tmp_path / "t" / HEAD_FILE)
+    assert not torch.allclose(head.linear.weight, torch.eye(head.linear.weight.shape[0]))
+    from jpq_pyserini.checkpoint import read_weights
+    best = read_weights(tmp_path / "t" / "checkpoints" / "best")  # export: the dev-selected epoch
+    assert torch.equal(head.linear.weight, best["head.linear.weight"])
+    trained, docids, meta = read_index_dir(tmp_path / "t" / "index")
+    assert meta["train"]["query_head"] == "linear" and meta["train"]["encoder_trained"] is False
+    codebook = PQCodebook.from_faiss(trained)  # head composed with the OPQ rotation
+    text = "stem cell differentiation"
+    q = torch.as_tensor(JpqQueryEncoder(str(tmp_path / "t" / "encoder")).encode(text))[None]
+    with torch.no_grad():
+        expected = codebook.score_all(q)[0]
+        in_training = PQCodebook.from_faiss(read_index_dir(pq_dir)[0])
+        in_training.centroids.data.copy_(codebook.centroids)
+        ranked_in_training = in_training.score_all(head(q))[0].topk(10).indices.tolist()
+    hits = FaissSearcher(str(tmp_path / "t" / "index"), JpqQueryEncoder(str(tmp_path / "t" / "encoder"))).search(text, k=10)
+    assert [h.docid for h in hits] == [docids[i] for i in ranked_in_training]
+    np.testing.assert_allclose([h.score for h in hits], expected[ranked_in_training].numpy(), rtol=1e-4, atol=1e-4)
