@@ -19,7 +19,7 @@ from jpq_pyserini.codebook import PQCodebook
 from jpq_pyserini.datasets import judged_queries
 from jpq_pyserini.encoder import CONFIG_FILE, QUERY_MAX_LENGTH, TextEncoder
 from jpq_pyserini.indexdir import read_index_dir
-from jpq_pyserini.retrieval import Retriever, evaluate_dev
+from jpq_pyserini.retrieval import Retriever, evaluate_dev, text_queries
 
 
 def main():
@@ -44,8 +44,7 @@ def main():
           f"{len(split.qids)} queries: max |faiss score - exact score| {gap:.2e}, top-100 overlap {overlap:.3f}")
     print("| scoring | ndcg@10 | mrr@10 | recall@100 |\n|---|---:|---:|---:|")
     for name, retriever in (("faiss search (what Pyserini ranks by)", lut), ("exact float scores, same codes", exact)):
-        m = evaluate_dev(lambda qids: torch.as_tensor(encoder.encode([split.texts[i] for i in qids])),
-                         retriever, split, docids)
+        m = evaluate_dev(text_queries(encoder, split), retriever, split, docids)
         print(f"| {name} | {m['ndcg@10']:.4f} | {m['mrr@10']:.4f} | {m['recall@100']:.4f} |")
 
 

@@ -220,13 +220,11 @@ def jpq_init(spec, m, systems):
         return spec.jpq_init
     if f"opq{m}" not in systems:
         return "pq"
-    import torch
-
     from .encoder import TextEncoder
     from .datasets import judged_queries
     from .indexdir import read_index_dir
     from .codebook import PQCodebook
-    from .retrieval import Retriever, evaluate_dev
+    from .retrieval import Retriever, evaluate_dev, text_queries
 
     encoder = TextEncoder(spec.encoder_recipe.model)
     encoder.config.max_length = spec.encoder_recipe.query_max_length
@@ -235,8 +233,7 @@ def jpq_init(spec, m, systems):
         index, docids, _ = read_index_dir(systems[f"{name}{m}"].index_dir)
         split = judged_queries(spec.dev, {d: i for i, d in enumerate(docids)}, "dev")
         retriever = Retriever(PQCodebook.from_faiss(index), index, device=encoder.device)
-        dev_ndcg[name] = evaluate_dev(lambda qids: torch.as_tensor(encoder.encode([split.texts[i] for i in qids])),
-                                      retriever, split, docids)["ndcg@10"]
+        dev_ndcg[name] = evaluate_dev(text_queries(encoder, split), retriever, split, docids)["ndcg@10"]
     best = max(dev_ndcg, key=dev_ndcg.get)
     print(f"[reproduce] JPQ at M={m} starts from {best.upper()} (dev nDCG@10: PQ {dev_ndcg['pq']:.4f}, "
           f"OPQ {dev_ndcg['opq']:.4f})", file=sys.stderr)

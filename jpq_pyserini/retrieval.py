@@ -140,6 +140,11 @@ class Retriever:
         return torch.as_tensor(scores, device=q.device), torch.as_tensor(rows, device=q.device)
 
 
+def text_queries(encoder, split):
+    """``evaluate_dev``'s ``encode`` for a ``TextEncoder`` alone (no query head)."""
+    return lambda qids: torch.as_tensor(encoder.encode([split.texts[i] for i in qids])).to(encoder.device)
+
+
 @torch.no_grad()
 def evaluate_dev(encode, retriever, split, docids, k=100, batch_size=256):
     """ranx's nDCG@10, MRR@10 and R@100 of ``split`` (a ``datasets.JudgedQueries``), its queries

@@ -128,8 +128,8 @@ def test_dev_evaluation_memory_does_not_grow_with_queries(pq_dir, tiny_beir):
     for n in (4, len(split.qids)):
         part = type(split)(**{**vars(split), "qids": split.qids[:n]})
         largest.clear()
-        retrieval.evaluate_dev(lambda qids: torch.as_tensor(encoder.encode([part.texts[i] for i in qids])),
-                               retrieval.Retriever(scorer, index, "torch", chunk=64), part, docids, batch_size=4)
+        retrieval.evaluate_dev(retrieval.text_queries(encoder, part), retrieval.Retriever(scorer, index, "torch", chunk=64),
+                               part, docids, batch_size=4)
         peaks.append(max(largest))
     assert len(split.qids) >= 20 and peaks == [4 * 64, 4 * 64]
 
