@@ -23,4 +23,10 @@ $J train --index runs/fast/opq96x4fs --train jpq-pyserini/scifact/train/fit --de
 $J search --index $W/sf-jpq-opq96x4fs-lr1e-4/index --encoder $W/sf-jpq-opq96x4fs-lr1e-4/encoder \
   --topics jpq-pyserini/scifact/test --output $W/sf-opq96x4fs-lr1e-4.trec --hits 1000 --threads 1 --batch-size 64
 $J eval --qrels jpq-pyserini/scifact/test --runs $W/sf-opq96x4fs.trec $W/sf-opq96x4fs-lr1e-4.trec
+# NFCorpus, fast-scan, the transformer fine-tuned too
+$J train --index runs/fast/nfc/opq96x4fs --train $D/train/fit --dev $D/train/dev --output $W/nfc-jpq-opq96x4fs-lr1e-4 \
+  --lr 1e-4 --threads 1 --overwrite
+$J search --index $W/nfc-jpq-opq96x4fs-lr1e-4/index --encoder $W/nfc-jpq-opq96x4fs-lr1e-4/encoder \
+  --topics $D/dev --output $W/nfc-opq96x4fs-lr1e-4.trec --hits 1000 --threads 2 --batch-size 64
+$J eval --qrels $D/dev --runs $W/nfc-opq96x4fs.trec $W/nfc-opq96x4fs-lr1e-4.trec
 echo done
