@@ -39,7 +39,7 @@ from .indexdir import flat_vectors, inherited, read_index_dir, write_index_dir
 from .loss import RANKING_LOSSES, reconstruction_loss
 from .negatives import NegativeSampler
 from .query_head import HEAD_FILE, QueryHead
-from .retrieval import FAISS_ABOVE, MINING, FlatScorer, Retriever, evaluate_dev
+from .retrieval import FAISS_ABOVE, MINING, FlatScorer, Retriever, evaluate_dev, text_queries
 
 
 @dataclass
@@ -342,7 +342,7 @@ def queries(run, split, qids, training=True):
     elif training:
         q = run.encoder([split.texts[i] for i in qids], run.cfg.query_max_length)
     else:
-        q = torch.as_tensor(run.encoder.encode([split.texts[i] for i in qids])).to(run.encoder.device)
+        q = text_queries(run.encoder, split)(qids)
     return q if run.head is None else run.head(q)
 
 
