@@ -5,9 +5,10 @@ import sys
 
 VERBS = {
     "encode": "encode a corpus into a flat index dir (mirrors pyserini.encode)",
-    "merge": "merge flat index shards (mirrors pyserini.index.merge_faiss_indexes)",
-    "index": "build a PQ/OPQ index dir from a flat one (mirrors pyserini.index.faiss)",
+    "merge": "merge flat shards or PQ dirs of one model (mirrors pyserini.index.merge_faiss_indexes)",
+    "index": "build a PQ/OPQ index dir from a flat one, or quantize with a trained model (mirrors pyserini.index.faiss)",
     "train": "JPQ joint training of the query encoder and PQ centroids",
+    "fold-head": "copy a trained index with its query head folded in, for stock Pyserini",
     "export-onnx": "export a query encoder to ONNX Runtime (float or int8) for fast CPU search",
     "encode-queries": "pre-encode topics for search --encoded-queries (mirrors pyserini.encode.query)",
     "search": "Pyserini's pyserini.search.faiss with the JPQ encoder registered",

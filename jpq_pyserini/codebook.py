@@ -17,6 +17,7 @@ import torch
 from faiss.contrib.inspect_tools import get_LinearTransform_matrix, get_pq_centroids
 
 from .errors import UsageError
+from .indexdir import is_rotation
 
 
 CODE_CHUNK = 1 << 20  # documents per chunk when codes are unpacked
@@ -66,20 +67,22 @@ PQ_INDEXES = (faiss.IndexPQ, faiss.IndexPQFastScan, faiss.IndexIVFPQ, faiss.Inde
 
 
 def split_index(index):
-    """(transform or None, inner PQ index) of an index as ``jpq-pyserini index`` or ``train``
-    writes it: the transform is the chain before the PQ (an OPQ rotation, after a trained query
-    head where there is one) composed into one map ``(A, b)``, ``y = A x + b``."""
-    transform = None
+    """(rotation or None, inner PQ index) of an index as ``jpq-pyserini index`` or ``train``
+    writes it: the chain before the PQ (an OPQ rotation) composed into one matrix ``A``,
+    ``y = A x``. A chain that is not orthonormal holds a query-only map (``fold-head``'s copy for
+    stock Pyserini): documents added through it would be mis-encoded, so it is refused."""
+    rotation = None
     if isinstance(index, faiss.IndexPreTransform) or hasattr(index, "chain"):
         index = faiss.downcast_index(index)
         for i in range(index.chain.size()):
             vt = faiss.downcast_VectorTransform(index.chain.at(i))
             if not isinstance(vt, faiss.LinearTransform):
-                raise UsageError(f"expected linear transforms (OPQ, query head) before the PQ index, "
-                                 f"found {type(vt).__name__}")
+                raise UsageError(f"expected linear transforms (OPQ) before the PQ index, found {type(vt).__name__}")
             a, b = get_LinearTransform_matrix(vt)
-            b = np.zeros(a.shape[0], dtype=np.float32) if b is None or not vt.have_bias else b
-            transform = (a, b) if transform is None else (a @ transform[0], a @ transform[1] + b)
+            if not is_rotation(a, b if vt.have_bias else None):
+                raise UsageError("its transform is not an orthonormal rotation: a query head folded in for stock "
+                                 "Pyserini (fold-head); use the index dir that train wrote, with its encoder")
+            rotation = a if rotation is None else a @ rotation
         inner = faiss.downcast_index(index.index)
     else:
         inner = faiss.downcast_index(index)
@@ -89,7 +92,7 @@ def split_index(index):
     if not isinstance(inner, PQ_INDEXES):
         raise UsageError(f"expected a PQ index ({', '.join(c.__name__ for c in PQ_INDEXES)}), "
                          f"found {type(inner).__name__}")
-    return transform, inner
+    return rotation, inner
 
 
 def _read_ivf_codes(ivf):
@@ -116,7 +119,7 @@ def _read_ivf_codes(ivf):
 
 
 class PQCodebook(torch.nn.Module):
-    def __init__(self, centroids, codes, rotation=None, offset=None):
+    def __init__(self, centroids, codes, rotation=None):
         super().__init__()
         self.M, self.K, self.dsub = centroids.shape
         self.centroids = torch.nn.Parameter(torch.as_tensor(centroids, dtype=torch.float32).clone())
@@ -125,15 +128,12 @@ class PQCodebook(torch.nn.Module):
         self.register_buffer("codes", torch.as_tensor(np.ascontiguousarray(codes, dtype=np.uint8)))
         self.register_buffer("rotation", None if rotation is None else
                              torch.as_tensor(rotation, dtype=torch.float32).clone())
-        # a trained query head folded into the index adds a bias (query_head.py)
-        self.register_buffer("offset", None if offset is None or not np.any(offset) else
-                             torch.as_tensor(offset, dtype=torch.float32).clone())
         self.register_buffer("sub_offsets", torch.arange(self.M, dtype=torch.int32) * self.K, persistent=False)
 
     @classmethod
     def from_faiss(cls, index):
-        transform, pq_index = split_index(index)
-        return cls(get_pq_centroids(pq_index.pq), read_codes(pq_index), *(transform or (None, None)))
+        rotation, pq_index = split_index(index)
+        return cls(get_pq_centroids(pq_index.pq), read_codes(pq_index), rotation)
 
     @property
     def dim(self):
@@ -144,8 +144,7 @@ class PQCodebook(torch.nn.Module):
         return self.codes.shape[0]
 
     def rotate(self, q):
-        q = q if self.rotation is None else q @ self.rotation.T
-        return q if self.offset is None else q + self.offset
+        return q if self.rotation is None else q @ self.rotation.T
 
     def lookup_tables(self, q):
         """[B, M, K]: inner product of each rotated query part with every centroid."""

@@ -1,11 +1,11 @@
-"""Hugging Face text encoders: name resolution, pooling, normalization, batched inference.
+"""Hugging Face text encoders: name resolution, pooling, normalization, query head, batched inference.
 
 One ``TextEncoder`` serves the frozen document encoder, the query encoder during JPQ
 training (``forward`` keeps gradients), and search (``JpqQueryEncoder`` wraps it), so
-pooling and normalization cannot drift between them.
+pooling, normalization and a trained query head cannot drift between them.
 """
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +85,7 @@ class EncoderConfig:
     normalize: bool = False
     max_length: int = 256
     prefix: str = ""
+    head: str = ""                # a trained query head's file in the dir (query_head.py), applied last
 
     @classmethod
     def detect(cls, model_dir):
@@ -131,6 +132,9 @@ class TextEncoder(torch.nn.Module):
             reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             raise UsageError(f"{flag} {name}: cannot load the model ({reason})") from None
         self.model.eval()
+        self.head = load_head(self.path, self.config, self.dim, flag, name)
+        if self.head is not None:
+            self.head.to(device)
 
     @property
     def device(self):
@@ -154,7 +158,7 @@ class TextEncoder(torch.nn.Module):
             emb = hidden[:, 0]
         if self.config.normalize:
             emb = torch.nn.functional.normalize(emb, dim=-1)
-        return emb
+        return emb if self.head is None else self.head(emb)
 
     @torch.inference_mode()
     def encode(self, texts, batch_size=64, max_length=None, progress=False, desc="encoding"):
@@ -178,8 +182,36 @@ class TextEncoder(torch.nn.Module):
         return out
 
     def save(self, output_dir):
+        """A Hugging Face dir (loadable by ``transformers`` alone) plus jpq_encoder.json and the head."""
         output_dir = Path(output_dir)
         self.model.save_pretrained(output_dir, safe_serialization=True)
         self.tokenizer.save_pretrained(output_dir)
-        (output_dir / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        save_config(output_dir, self.config, self.head)
+
+
+def save_config(output_dir, config, head=None):
+    """jpq_encoder.json and, with a head, its weights: the part of an encoder dir outside the model."""
+    from .query_head import HEAD_FILE
+
+    config = replace(config, head=HEAD_FILE if head is not None else "")
+    if head is not None:
+        head.save(Path(output_dir) / HEAD_FILE)
+    (Path(output_dir) / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n")
+
+
+def load_head(path, config, dim, flag="--encoder", name=None):
+    """The query head a dir's jpq_encoder.json names (None when it names none), checked against
+    the model's dimension."""
+    if not config.head:
+        return None
+    from .query_head import QueryHead
+
+    file = Path(path) / config.head
+    if not file.is_file():
+        raise UsageError(f"{flag} {name or path}: {CONFIG_FILE} names the query head '{config.head}', which is missing")
+    head = QueryHead.load(file, flag)
+    if head.dim != dim:
+        raise UsageError(f"{flag} {name or path}: its query head maps {head.dim} dimensions but the model "
+                         f"produces {dim}")
+    return head
 

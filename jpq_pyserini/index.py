@@ -1,5 +1,11 @@
 """``jpq-pyserini index``: a PQ index dir from a flat index dir (OPQ+PQ by default, ``--no-opq`` for plain PQ).
 
+``--codebook INDEX_DIR`` quantizes the flat vectors with another index dir's model instead of
+training one: a JPQ-trained index (zero-shot transfer to a new corpus, index shards, a corpus
+that grows) or any PQ index dir. Its rotation and the centroids its own codes were assigned
+with choose the codes, and its (trained) centroids score them, so the training corpus itself
+re-indexed this way gets back its very codes.
+
 Mirrors ``pyserini.index.faiss`` (``--input --output --pq-m --pq-nbits``, plus ``--opq /
 --no-opq``, ``--fast-scan`` and ``--ivf NLIST``). Codes are assigned by nearest centroid (L2), as faiss's
 IndexPQ.add does, also for inner-product search: assigning by largest inner product
@@ -19,10 +25,12 @@ import sys
 import time
 
 import faiss
+import numpy as np
 
 from .errors import Parser, UsageError, cli, positive_int
 from .fsutil import atomic_dir, check_output_dir
-from .indexdir import flat_vectors, read_index_dir, write_index_dir
+from .indexdir import (flat_vectors, pq_parts, read_assignment, read_index_dir, write_assignment,
+                       write_index_dir)
 
 
 def check_pq_shape(dim, m, nbits):
@@ -100,6 +108,7 @@ def build_pq_index(vectors, m, nbits=8, opq=True, fast_scan=False, seed=1234, iv
             rotation = faiss.OPQMatrix(trained.d_in, m)  # a copy owned by the new index
             faiss.copy_array_to_vector(faiss.vector_to_array(trained.A), rotation.A)
             rotation.is_trained = True
+            rotation.is_orthonormal = True  # the copy loses faiss's flag; reconstruct (Pyserini's PRF) needs it
             index = faiss.IndexPreTransform(rotation, faiss.IndexPQFastScan(faiss.downcast_index(index.index)))
         else:
             index = faiss.IndexPQFastScan(index)
@@ -151,12 +160,67 @@ def index_flat_dir(input_dir, output, m, nbits=8, opq=None, fast_scan=False, ove
         return write_index_dir(tmp, index, docids, meta)
 
 
+# what an index made with --codebook takes from the codebook's meta.json (the rest from --input's)
+MODEL_KEYS = ("kind", "pq_m", "pq_nbits", "opq", "fast_scan", "ivf", "nprobe", "bytes_per_doc", "compression_ratio",
+              "jpq", "doc_encoder", "query_encoder", "train")
+SOURCE_KEYS = ("corpus", "encoder", "pooling", "normalize", "shard_id", "shard_num")
+
+
+def quantize_with(model, assignment, vectors):
+    """An empty copy of the faiss index ``model`` filled with ``vectors``, coded with the
+    ``assignment`` centroids (faiss's own nearest-centroid ``add``, after the rotation and, for
+    IVF, into the lists of ``model``'s coarse quantizer), scored with ``model``'s centroids."""
+    from faiss.contrib.inspect_tools import get_pq_centroids
+    from .codebook import split_index
+
+    index = faiss.clone_index(model)
+    index.reset()
+    pq = split_index(index)[1].pq
+    trained = get_pq_centroids(pq)
+    faiss.copy_array_to_vector(np.ascontiguousarray(assignment, dtype=np.float32).ravel(), pq.centroids)
+    index.add(vectors)
+    faiss.copy_array_to_vector(trained.ravel(), pq.centroids)
+    return index
+
+
+def index_with_codebook(input_dir, output, codebook, overwrite=False, threads=None):
+    check_output_dir(output, overwrite, inputs=[("--input", input_dir), ("--codebook", codebook)])
+    flat, docids, source_meta = read_index_dir(input_dir, "--input")
+    vectors = flat_vectors(flat, f"--input {input_dir}")
+    model, _, meta = read_index_dir(codebook, "--codebook")
+    if meta.get("kind") == "flat":
+        raise UsageError(f"--codebook {codebook}: a flat index dir; expected a PQ index dir (from index or train)")
+    pq = pq_parts(model, meta, codebook, "--codebook")[1].pq
+    if model.d != vectors.shape[1]:
+        raise UsageError(f"--codebook {codebook}: a {model.d}-dimensional model, but --input {input_dir} holds "
+                         f"{vectors.shape[1]}-dimensional vectors")
+    doc_encoder, encoder = meta.get("doc_encoder") or meta.get("encoder"), source_meta.get("encoder")
+    if doc_encoder and encoder and doc_encoder != encoder:
+        print(f"jpq-pyserini index: note: --input was encoded with {encoder}, --codebook's documents with "
+              f"{doc_encoder}; the codes are meaningful only if both are the same model", file=sys.stderr)
+    assignment = read_assignment(codebook, pq)
+    if threads:
+        faiss.omp_set_num_threads(threads)
+    t0 = time.perf_counter()
+    index = quantize_with(model, assignment, vectors)
+    out_meta = {**{k: meta[k] for k in MODEL_KEYS if k in meta}, **{k: source_meta[k] for k in SOURCE_KEYS if k in source_meta},
+                "source_index": str(input_dir), "codebook": str(codebook),
+                "train_seconds": round(time.perf_counter() - t0, 2)}
+    with atomic_dir(output, overwrite) as tmp:
+        write_assignment(tmp, assignment)
+        return write_index_dir(tmp, index, docids, out_meta)
+
+
 def build_parser():
     p = Parser(prog="jpq-pyserini index", description=__doc__.splitlines()[0])
     p.add_argument("--input", required=True, help="flat index dir (from jpq-pyserini encode)")
     p.add_argument("--output", required=True, help="PQ index dir to write")
-    p.add_argument("--pq-m", type=positive_int, default=48, help="sub-vectors per document (must divide the dimension)")
-    p.add_argument("--pq-nbits", type=int, default=8, help="bits per sub-code: 8 (256 centroids) or 4")
+    p.add_argument("--codebook", default=None, metavar="INDEX_DIR",
+                   help="quantize with this (JPQ-trained or PQ) index dir's model instead of training one; "
+                        "the index kind and its flags come from it")
+    p.add_argument("--pq-m", type=positive_int, default=None, help="sub-vectors per document (must divide the "
+                                                                   "dimension; default 48)")
+    p.add_argument("--pq-nbits", type=int, default=None, help="bits per sub-code: 8 (256 centroids, the default) or 4")
     p.add_argument("--opq", action=argparse.BooleanOptionalAction, default=None,
                    help="learn an OPQ rotation first (default: yes, when the corpus has enough vectors)")
     p.add_argument("--fast-scan", action="store_true", help="write a SIMD fast-scan index (needs --pq-nbits 4)")
@@ -173,7 +237,17 @@ def build_parser():
 @cli("jpq-pyserini index")
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    meta = index_flat_dir(args.input, args.output, args.pq_m, args.pq_nbits, args.opq, args.fast_scan,
+    if args.codebook:
+        given = [f for f, v in (("--pq-m", args.pq_m), ("--pq-nbits", args.pq_nbits), ("--opq/--no-opq", args.opq),
+                                ("--fast-scan", args.fast_scan or None), ("--ivf", args.ivf or None),
+                                ("--nprobe", args.nprobe)) if v is not None]
+        if given:
+            raise UsageError(f"{given[0]}: --codebook {args.codebook} fixes the index kind; drop {', '.join(given)}")
+        meta = index_with_codebook(args.input, args.output, args.codebook, args.overwrite, args.threads)
+        print(f"quantized {meta['num_docs']} documents with the model of {args.codebook}: "
+              f"{meta['bytes_per_doc']:g} bytes/doc -> {args.output}", file=sys.stderr)
+        return
+    meta = index_flat_dir(args.input, args.output, args.pq_m or 48, args.pq_nbits or 8, args.opq, args.fast_scan,
                           args.overwrite, args.threads, args.seed, args.ivf, args.nprobe)
     ivf = f"IVF{args.ivf}+" if args.ivf else ""
     probe = f" (nprobe {meta['nprobe']})" if args.ivf else ""

@@ -4,24 +4,23 @@
 encoder dir that ``jpq-pyserini search --encoder`` takes like any other: ``model.onnx``
 (the transformer up to its last hidden state, with onnxruntime's BERT fusions; with
 ``int8`` its weights dynamically quantised per channel), the tokenizer, ``config.json`` and
-``jpq_encoder.json``. Pooling, normalisation, prefix and the query length stay outside the
-graph and follow the same ``EncoderConfig`` as ``TextEncoder.forward``, so the two cannot
-drift apart.
+``jpq_encoder.json`` (with a trained query head, ``query_head.safetensors``). Pooling,
+normalisation, the head, prefix and the query length stay outside the graph and follow the same
+``EncoderConfig`` as ``TextEncoder.forward``, so the two cannot drift apart.
 
 Why: at query time torch's per-call overhead costs as much as the model itself for one
 query, and a 4-bit fast-scan search takes about 2 ms; the encoder is the bottleneck.
 """
 import contextlib
-import json
 import logging
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from .encoder import CONFIG_FILE, QUERY_MAX_LENGTH, EncoderConfig, TextEncoder
+from .encoder import CONFIG_FILE, QUERY_MAX_LENGTH, EncoderConfig, TextEncoder, load_head, save_config
 from .errors import UsageError
+from .query_head import apply_numpy
 
 ONNX_FILE = "model.onnx"
 OPSET = 17
@@ -67,6 +66,8 @@ class OnnxEncoder:
         except Exception as e:
             raise UsageError(f"{flag} {path}: cannot load the tokenizer ({str(e).strip().splitlines()[0][:160]})") from None
         self.dim = onnx_dim(path, flag, self.session)  # the graph is loaded once
+        head = load_head(path, self.config, self.dim, flag)
+        self.head = None if head is None else head.numpy()
 
     def _forward(self, text, max_length):
         batch = self.tokenizer([self.config.prefix + text], truncation=True, max_length=max_length, return_tensors="np")
@@ -74,7 +75,7 @@ class OnnxEncoder:
         emb = hidden.mean(0) if self.config.pooling == "mean" else hidden[0]  # one query: no padding to mask
         if self.config.normalize:
             emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
-        return emb
+        return emb if self.head is None else apply_numpy(self.head, emb[None])[0]
 
     def encode(self, texts, batch_size=None, max_length=None, **_):
         """float32 [len(texts), dim], one query per call: on CPU that is faster than padded
@@ -113,7 +114,7 @@ def export(encoder, output_dir, int8=False):
         _write_graph(Hidden(), source.tokenizer, names, model.config, out, int8)
     source.tokenizer.save_pretrained(out)
     model.config.save_pretrained(out)
-    (out / CONFIG_FILE).write_text(json.dumps(asdict(source.config), indent=2) + "\n")
+    save_config(out, source.config, source.head)
     return source
 
 

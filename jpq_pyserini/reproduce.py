@@ -245,7 +245,6 @@ def build_systems(spec, progress=False):
     from .encode import encode_corpus
     from .index import index_flat_dir
     from .indexdir import read_meta
-    from .query_head import HEAD_FILE, fold_head_into_dir
     from .train import TrainConfig, train_jpq
 
     enc, corpus = spec.encoder_recipe, spec.index_recipe.corpus
@@ -258,7 +257,8 @@ def build_systems(spec, progress=False):
     def trained(name, index_dir, **overrides):
         cfg = TrainConfig(index=str(index_dir), output="", train=spec.train, dev=spec.dev, encoder=enc.model,
                           query_max_length=enc.query_max_length, **tr, **overrides)
-        rec = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "output"}
+        # layout 2: the query head in encoder/, the index plain PQ with its assignment centroids
+        rec = {**{k: v for k, v in dataclasses.asdict(cfg).items() if k != "output"}, "layout": 2}
         return artifact(name, rec, lambda p: train_jpq(dataclasses.replace(cfg, output=str(p)), progress=progress))
 
     def add_trained(name, index_dir, m, **overrides):
@@ -278,15 +278,11 @@ def build_systems(spec, progress=False):
     flat_ft = trained("flat-ft", flat, target="flat")
     systems["flat-ft"] = System("flat-ft", flat_ft / "index", flat_ft / "encoder", systems["flat"].bytes_per_doc)
     # the honest baseline searches the same untrained index that JPQ starts from, at every M,
-    # with the flat-trained query head (where there is one) folded into it
+    # with the flat-trained query encoder (its head included)
     for m in spec.pq_m:
         base = systems[f"{init[m]}{m}"]
         name = f"flat-ft-on-{base.name}"
-        index_dir = base.index_dir
-        if (flat_ft / HEAD_FILE).exists():
-            index_dir = artifact(name, {"index": str(base.index_dir), "head": str(flat_ft)},
-                                 lambda p, base=base: fold_head_into_dir(flat_ft / HEAD_FILE, base.index_dir, p))
-        systems[name] = System(name, index_dir, flat_ft / "encoder", base.bytes_per_doc)
+        systems[name] = System(name, base.index_dir, flat_ft / "encoder", base.bytes_per_doc)
     for ab in spec.ablations:
         extra = {"flat": str(flat)} if ab == "mse-loss" else {}
         add_trained(f"jpq{main}-{ab}", start.index_dir, main, **ABLATIONS[ab], **extra)

@@ -25,17 +25,22 @@ from ._bootstrap import require_java
 from .errors import Parser, UsageError, cli, positive_int
 from .fast_results import fast_results
 from .fsutil import atomic_file, check_output_file
-from .indexdir import faiss_reason, index_dim, read_meta
+from .indexdir import FOLDED, faiss_reason, index_dim, read_meta
 from .pyserini_bridge import (check_topics, drop_flag, is_jpq_encoder, ivf_probes, jpq_encoder_choice, replace_flag,
                               run_module, topics_file)
 
 
-def _check_encoder_dim(encoder, dim):
-    from .encoder import model_dim
+def _check_encoder(encoder, dim, index, encoder_class):
+    from .encoder import EncoderConfig, load_head, model_dim, resolve_model
 
     hidden = model_dim(encoder)
     if hidden != dim:
         raise UsageError(f"--encoder {encoder}: produces {hidden}-dimensional vectors but the index holds {dim} dimensions")
+    path = resolve_model(encoder)
+    has_head = load_head(path, EncoderConfig.detect(path), hidden, name=encoder) is not None
+    if encoder_class in (None, "jpq") and has_head and read_meta(index).get(FOLDED):
+        raise UsageError(f"--index {index}: has the query head folded in (fold-head), and --encoder {encoder} applies "
+                         f"it too; search {read_meta(index)[FOLDED].get('index')} with this encoder instead")
 
 
 def _ours():
@@ -45,6 +50,7 @@ def _ours():
         p.add_argument(flag)
     for flag in ("--hits", "--binary-hits", "--max-passage-hits", "--batch-size", "--threads", "--nprobe"):
         p.add_argument(flag, type=positive_int)  # Pyserini fails on 0 or less with a bare assertion
+    p.add_argument("--prf-depth", type=int, default=0)
     p.add_argument("--topics-format", default="default")
     return p
 
@@ -69,8 +75,11 @@ def run_pyserini_search(argv):
         index_path, dim = Path(known.index), None
         if index_path.exists() or os.sep in known.index:
             dim = index_dim(index_path)
+            if known.prf_depth > 0 and read_meta(index_path).get(FOLDED):
+                raise UsageError(f"--prf-depth {known.prf_depth}: --index {index_path} has a query head folded in "
+                                 f"(fold-head), which faiss cannot invert for PRF; search the index it came from")
             if known.encoder:
-                _check_encoder_dim(known.encoder, dim)
+                _check_encoder(known.encoder, dim, index_path, known.encoder_class)
         if known.nprobe is not None:
             _check_nprobe(index_path, known.nprobe)
             argv = drop_flag(argv, "--nprobe")

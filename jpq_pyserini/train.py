@@ -6,9 +6,9 @@ The loop composes the paper's three ideas, each in its own module:
   negatives.py  end-to-end negatives from the current PQ index    (idea 3)
 Document codes and the OPQ rotation stay fixed. The query side is the encoder followed by a
 linear query head (query_head.py); by default the transformer is frozen and the head trains,
-``--lr`` > 0 fine-tunes the transformer too. Afterwards the dev-selected centroids are written
-back into the faiss index and the head folded in front of it, which Pyserini's stock
-FaissSearcher loads with the encoder dir.
+``--lr`` > 0 fine-tunes the transformer too. Afterwards the dev-selected query side (transformer
+and head) is written as ``encoder/`` and the centroids back into the faiss index as ``index/``,
+which Pyserini's stock FaissSearcher loads with ``JpqQueryEncoder(encoder/)``.
 
 ``--target flat`` trains the query encoder the same way against the uncompressed vectors
 (the ADORE-style baseline), to separate in-domain query fine-tuning from PQ-aware training.
@@ -35,10 +35,11 @@ from .datasets import judged_queries
 from .encoder import DEFAULT_ENCODER, QUERY_MAX_LENGTH, TextEncoder, resolve_device
 from .errors import Parser, UsageError, cli, fraction, nonneg_float, nonneg_int, positive_float, positive_int
 from .fsutil import atomic_dir, atomic_file, check_output_dir
-from .indexdir import flat_vectors, inherited, read_index_dir, write_index_dir
+from .indexdir import (flat_vectors, inherited, mark_orthonormal, pq_parts, read_assignment, read_index_dir,
+                       write_assignment, write_index_dir)
 from .loss import RANKING_LOSSES, reconstruction_loss
 from .negatives import NegativeSampler
-from .query_head import HEAD_FILE, QueryHead
+from .query_head import QueryHead
 from .retrieval import FAISS_ABOVE, MINING, FlatScorer, Retriever, evaluate_dev, text_queries
 
 
@@ -146,21 +147,25 @@ def all_reduce_grads(params, world):
 
 # ---------------------------------------------------------------- setup
 def load_scorer(cfg, device):
-    """(faiss index, docids, meta, scorer): a PQ codebook (trainable centroids, fixed codes and
-    rotation) or, for ``--target flat``, the flat vectors."""
+    """(faiss index, docids, meta, scorer, assignment): a PQ codebook (trainable centroids, fixed
+    codes and rotation) and the centroids its codes were assigned with, which the exported index
+    keeps (faiss mining writes the current centroids into the index as training goes); or, for
+    ``--target flat``, the flat vectors and None."""
     index, docids, meta = read_index_dir(cfg.index)
     if cfg.target == "flat":
-        return index, docids, meta, FlatScorer(flat_vectors(index)).to(device)
+        return index, docids, meta, FlatScorer(flat_vectors(index)).to(device), None
     if meta.get("kind") == "flat":
         raise UsageError(f"--index {cfg.index}: a flat index; JPQ trains a PQ index (or pass --target flat)")
+    pq = pq_parts(index, meta, cfg.index, "--index")[1].pq
     scorer = PQCodebook.from_faiss(index).to(device)
     scorer.centroids.requires_grad_(cfg.centroid_training)
-    return index, docids, meta, scorer
+    return index, docids, meta, scorer, read_assignment(cfg.index, pq, "--index")
 
 
 def load_query_encoder(cfg, meta, dim, device):
-    """The query encoder starts from the document encoder, with the query length of the paper."""
-    encoder = TextEncoder(cfg.encoder or meta.get("encoder") or DEFAULT_ENCODER, device)
+    """The query encoder starts from the document encoder (or the trained query encoder of an
+    index that train wrote), with the query length of the paper."""
+    encoder = TextEncoder(cfg.encoder or meta.get("query_encoder") or meta.get("encoder") or DEFAULT_ENCODER, device)
     encoder.config = dataclasses.replace(encoder.config, max_length=cfg.query_max_length)
     if cfg.dropout is not None:
         set_dropout(encoder.model, cfg.dropout)
@@ -274,6 +279,7 @@ class Run:
     retriever: Retriever                # the current model's top k: negatives and dev evaluation
     sampler: NegativeSampler
     targets: object = None              # --loss mse: the document vectors
+    assignment: object = None           # the centroids the codes were assigned with (None: --target flat)
 
     @property
     def total_steps(self):
@@ -305,9 +311,11 @@ def setup(cfg, resume, overwrite):
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
 
-    index, docids, meta, scorer = load_scorer(cfg, device)
+    index, docids, meta, scorer, assignment = load_scorer(cfg, device)
     encoder = load_query_encoder(cfg, meta, index.d, device)
-    head = QueryHead(index.d).to(device) if cfg.query_head == "linear" else None
+    head = None
+    if cfg.query_head == "linear":  # a trained encoder's own head trains on; it runs beside the encoder here
+        head, encoder.head = (encoder.head or QueryHead(index.d)).to(device), None
     targets = reconstruction_targets(cfg, meta, docids, device) if cfg.loss == "mse" else None
     docid_to_row = {d: i for i, d in enumerate(docids)}
     train, dev = judged_queries(cfg.train, docid_to_row, "--train"), judged_queries(cfg.dev, docid_to_row, "--dev")
@@ -327,7 +335,7 @@ def setup(cfg, resume, overwrite):
     replacing = not resume and rank == 0 and final.is_dir() and any(final.iterdir())
     out = fsutil.temp_dir_for(final) if replacing else final
     run = Run(cfg, out, final, rank, world, index, docids, meta, scorer, encoder, head, frozen, train, dev,
-              steps_per_epoch, optimizer, scheduler, params, retriever, sampler, targets)
+              steps_per_epoch, optimizer, scheduler, params, retriever, sampler, targets, assignment)
     if cfg.negatives == "static":
         with torch.no_grad():
             sampler.mine(train.qids, queries(run, train, train.qids, training=False))
@@ -524,31 +532,32 @@ def peak_rss_gib():
 
 
 def export(cfg, run, best, timing):
-    """Write the dev-selected encoder as ``encoder/``, the centroids and the folded head as
-    ``index/`` (Pyserini loads both), the head alone as ``query_head.safetensors`` (to fold into
-    another index of the same vectors) and ``train_summary.json``, saying plainly whether
-    training helped on dev."""
+    """Write the dev-selected query side (transformer and head) as ``encoder/``, the centroids
+    as ``index/`` (a plain PQ index with the assignment centroids its codes came from, so that
+    ``index --codebook`` quantizes new documents as these were) and ``train_summary.json``,
+    saying plainly whether training helped on dev."""
     out, encoder, scorer, index = run.out, run.encoder, run.scorer, run.index
     start = best["start_ndcg@10"]
     improved = best["epoch"] > 0
     verdict = (f"improved dev nDCG@10 from {start:.4f} to {best['ndcg@10']:.4f} (epoch {best['epoch']})" if improved
                else f"training did not improve on dev (nDCG@10 {start:.4f}): exported the untrained model")
+    if run.head is not None:
+        encoder.head = run.head
     with atomic_dir(out / "encoder", overwrite=True) as tmp:
         encoder.save(tmp)
     with atomic_dir(out / "index", overwrite=True) as tmp:
-        trained = scorer.write_into(index)  # in place: a copy would be 424 MB more at 8.8M x 48
-        if run.head is not None:
-            trained = run.head.fold_into(trained)
+        if run.assignment is not None:
+            write_assignment(tmp, run.assignment)
+        trained = mark_orthonormal(scorer.write_into(index))  # in place: a copy would be 424 MB more at 8.8M x 48
         write_index_dir(tmp, trained, run.docids, {
-            **inherited(run.meta),
-            "jpq": cfg.target == "pq", "source_index": str(cfg.index), "encoder": str(run.final / "encoder"),
+            **inherited(run.meta, drop=("query_encoder",)),
+            "jpq": cfg.target == "pq", "source_index": str(cfg.index),
+            "doc_encoder": run.meta.get("doc_encoder") or run.meta.get("encoder"),
+            "query_encoder": str(run.final / "encoder"),
             "train": {"best_epoch": best["epoch"], "dev_ndcg@10": best["ndcg@10"], "dev_ndcg@10_start": start,
                       "improved": improved, "verdict": verdict, "loss": cfg.loss, "negatives": cfg.negatives,
                       "query_head": cfg.query_head, "encoder_trained": cfg.lr > 0,
                       "centroid_training": cfg.target == "pq" and cfg.centroid_training, "target": cfg.target}})
-    if run.head is not None:
-        with atomic_file(out / HEAD_FILE) as tmp:
-            run.head.save(tmp)
     steps, per_epoch = timing["steps"], timing["steps_per_epoch"]
     summary = {"best": best, "dev_ndcg@10_start": start, "improved": improved, "verdict": verdict,
                "seconds": round(timing["total"], 1), "sample_seconds": round(timing["sample"], 1), "steps": steps,

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import faiss
+import numpy as np
 import pytest
 
 from jpq_pyserini.cli import main as cli
@@ -147,6 +148,24 @@ def P(tiny_beir, flat_dir, pq_dir, tiny_onnx, tmp_path_factory):
     p.ckpt_state = _copy_damaged(p.ckpt, root / "ckpt_state", last / "state.pt", data=b"\x80\x04garbage")
     p.ckpt_config = _copy_damaged(p.ckpt, root / "ckpt_config", last / "config.json", data=b'{"epochs": 2,\n oops}')
     p.ckpt_weights = _copy_damaged(p.ckpt, root / "ckpt_weights", last / "weights.safetensors", data=b"\x00" * 64)
+
+    # a trained output (one epoch), its copy with the head folded in (fold-head), an encoder dir
+    # whose head does not fit its model, and a PQ index dir of 32-dimensional vectors
+    p.trained = root / "trained"
+    train_jpq(TrainConfig(index=str(pq_dir), output=str(p.trained), train=str(tiny_beir / "train"), dev=p.test,
+                          epochs=1, batch_size=8, neg_topk=50), progress=False)
+    from jpq_pyserini.fold_head import fold_head
+    p.folded = root / "folded"
+    fold_head(p.trained / "index", p.folded)
+    from jpq_pyserini.query_head import HEAD_FILE, QueryHead
+    p.head_bad = root / "head_bad"
+    shutil.copytree(p.trained / "encoder", p.head_bad)
+    QueryHead(8).save(p.head_bad / HEAD_FILE)
+    from jpq_pyserini.index import build_pq_index
+    vectors32 = np.random.default_rng(0).standard_normal((300, 32)).astype("float32")
+    p.pq32 = root / "pq32"
+    p.pq32.mkdir()
+    write_index_dir(p.pq32, build_pq_index(vectors32, 4, opq=False), [f"x{i}" for i in range(300)], {"kind": "pq"})
 
     # reproduce specs
     spec_root = root / "specs"
@@ -389,6 +408,27 @@ CASES = [
     ("reproduce-unknown-index", "reproduce", lambda P: [f"{P.specs}/bad_index.yaml", "--output", P.out], "unknown index recipe 'nope'"),
     ("reproduce-output-not-report", "reproduce", lambda P: [P.spec, "--output", f"{P.root}/nonempty"], "not a report dir"),
     ("reproduce-unwritable", "reproduce", lambda P: [P.spec, "--output", "/proc/jpq/report"], "cannot write"),
+    # ---------------------------------------------------------------- trained models: codebooks, folded copies, heads
+    ("index-codebook-dim", "index", lambda P: ["--input", P.flat, "--output", P.out, "--codebook", P.pq32], "32-dimensional model"),
+    ("index-codebook-flat", "index", lambda P: ["--input", P.flat, "--output", P.out, "--codebook", P.flat], "a flat index dir"),
+    ("index-codebook-missing", "index", lambda P: ["--input", P.flat, "--output", P.out, "--codebook", f"{P.root}/nope"], "--codebook"),
+    ("index-codebook-folded", "index", lambda P: ["--input", P.flat, "--output", P.out, "--codebook", P.folded], "folded in"),
+    ("index-codebook-and-pq-m", "index", lambda P: ["--input", P.flat, "--output", P.out, "--codebook", P.pq, "--pq-m", "8"], "--pq-m"),
+    ("merge-folded", "merge", lambda P: ["--input", P.trained / "index", P.folded, "--output", P.out], "folded in"),
+    ("merge-other-model", "merge", lambda P: ["--input", P.pq, P.trained / "index", "--output", P.out], "(centroids: not the same)"),
+    ("merge-other-kind", "merge", lambda P: ["--input", P.pq, P.ivf, "--output", P.out], "(index kind: not the same)"),
+    ("merge-flat-and-pq", "merge", lambda P: ["--input", P.flat, P.pq, "--output", P.out], "mixes flat and PQ"),
+    ("train-folded", "train", lambda P: ["--index", P.folded, "--output", P.out, "--train", f"{P.beir}/train", "--dev", P.test],
+     "folded in"),
+    ("search-folded-with-head", "search", lambda P: ["--index", P.folded, "--encoder", P.trained / "encoder", "--topics", P.test,
+                                                     "--output", f"{P.out}.run"], "folded in"),
+    ("search-head-dim", "search", lambda P: ["--index", P.pq, "--encoder", P.head_bad, "--topics", P.test,
+                                             "--output", f"{P.out}.run"], "query head maps 8 dimensions"),
+    ("search-folded-prf", "search", lambda P: ["--index", P.folded, "--encoder", P.model, "--topics", P.test,
+                                               "--output", f"{P.out}.run", "--prf-depth", "3"], "--prf-depth 3"),
+    ("fold-head-no-head", "fold-head", lambda P: ["--index", P.pq, "--encoder", P.model, "--output", P.out], "has no query head"),
+    ("fold-head-folded", "fold-head", lambda P: ["--index", P.folded, "--output", P.out], "folded in"),
+    ("fold-head-no-encoder", "fold-head", lambda P: ["--index", P.pq, "--output", P.out], "--encoder"),
     # ---------------------------------------------------------------- the console script
     ("cli-unknown-verb", None, lambda P: ["frobnicate"], None),
 ]

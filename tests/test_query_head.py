@@ -1,11 +1,14 @@
-"""The query head folded into a faiss index scores exactly as in training."""
+"""The query head: part of the encoder dir, applied by every encoder that reads it; folded into
+an index only in fold-head's copies, which JPQ's own code refuses to train or extend."""
 import faiss
 import numpy as np
+import pytest
 import torch
 
 from jpq_pyserini.codebook import PQCodebook
+from jpq_pyserini.errors import UsageError
 from jpq_pyserini.indexdir import read_index_dir
-from jpq_pyserini.query_head import HEAD_FILE, QueryHead, fold_head_into_dir
+from jpq_pyserini.query_head import HEAD_FILE, QueryHead, apply_numpy
 
 
 def _random_head(dim, seed=0):
@@ -17,13 +20,15 @@ def _random_head(dim, seed=0):
     return head
 
 
-def test_starts_at_the_identity():
+def test_starts_at_the_identity_and_numpy_applies_it_as_torch():
     q = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
     torch.testing.assert_close(QueryHead(8)(q), q)
+    head = _random_head(8)
+    with torch.no_grad():
+        np.testing.assert_allclose(apply_numpy(head.numpy(), q.numpy()), head(q).numpy(), atol=1e-6)
 
 
 def test_folded_head_ranks_as_the_head_then_the_index(pq_dir, flat_dir):
-    """faiss applies the head before the OPQ rotation; the PQ codebook read back composes both."""
     for index_dir in (pq_dir, flat_dir):
         index, _, _ = read_index_dir(index_dir)
         head = _random_head(index.d)
@@ -37,27 +42,31 @@ def test_folded_head_ranks_as_the_head_then_the_index(pq_dir, flat_dir):
         np.testing.assert_allclose(D0, D1, rtol=1e-5, atol=1e-5)
 
 
-def test_codebook_of_a_folded_index_scores_as_faiss(pq_dir):
-    index, _, _ = read_index_dir(pq_dir)
-    head = _random_head(index.d, seed=2)
-    folded = head.fold_into(read_index_dir(pq_dir)[0])
-    q = torch.nn.functional.normalize(torch.randn(3, index.d, generator=torch.Generator().manual_seed(3)), dim=-1)
-    D, I = folded.search(q.numpy(), 10)
-    exact = PQCodebook.from_faiss(folded).score_pairs(q, torch.as_tensor(I)).detach().numpy()
-    np.testing.assert_allclose(D, exact, rtol=1e-4, atol=1e-4)
+def test_a_folded_index_is_no_codebook(pq_dir):
+    """Its chain is not a rotation: reading it as a trainable codebook would train a map that
+    documents never passed through."""
+    folded = _random_head(read_index_dir(pq_dir)[0].d, seed=2).fold_into(read_index_dir(pq_dir)[0])
+    with pytest.raises(UsageError, match="not an orthonormal rotation"):
+        PQCodebook.from_faiss(folded)
 
 
-def test_fold_head_into_dir_and_reload(pq_dir, tmp_path):
-    index, docids, meta = read_index_dir(pq_dir)
-    head = _random_head(index.d, seed=4)
-    head.save(tmp_path / HEAD_FILE)
-    torch.testing.assert_close(QueryHead.load(tmp_path / HEAD_FILE).linear.weight, head.linear.weight)
-    out = tmp_path / "folded"
-    out.mkdir()
-    fold_head_into_dir(tmp_path / HEAD_FILE, pq_dir, out)
-    folded, docids2, meta2 = read_index_dir(out)
-    assert docids2 == docids and meta2["pq_m"] == meta["pq_m"] and folded.chain.size() == (2 if meta["opq"] else 1)
-    q = np.random.default_rng(5).standard_normal((2, index.d)).astype("float32")
+def test_head_in_encoder_dir(tmp_path):
+    """An encoder dir with a head returns normalize(W e + b) of the transformer's vectors; one
+    whose jpq_encoder.json names a missing head, or a head of another size, is refused."""
+    from jpq_pyserini.encoder import DEFAULT_ENCODER, TextEncoder
+
+    base = TextEncoder(DEFAULT_ENCODER)
+    head = _random_head(base.dim, seed=3)
+    base.head = head
+    base.save(tmp_path / "enc")
+    texts = ["vitamin d deficiency", "stem cells"]
+    base.head = None
     with torch.no_grad():
-        expected = index.search(head.linear(torch.as_tensor(q)).numpy(), 10)[1]
-    np.testing.assert_array_equal(folded.search(q, 10)[1], expected)
+        expected = head(torch.as_tensor(base.encode(texts))).numpy()
+    np.testing.assert_allclose(TextEncoder(str(tmp_path / "enc")).encode(texts), expected, atol=1e-6)
+    QueryHead(8).save(tmp_path / "enc" / HEAD_FILE)
+    with pytest.raises(UsageError, match="maps 8 dimensions but the model produces 384"):
+        TextEncoder(str(tmp_path / "enc"))
+    (tmp_path / "enc" / HEAD_FILE).unlink()
+    with pytest.raises(UsageError, match="which is missing"):
+        TextEncoder(str(tmp_path / "enc"))

@@ -156,7 +156,7 @@ def test_jpq_on_a_fast_scan_index(flat_dir, tiny_beir, tmp_path):
     cfg = dataclasses.replace(_cfg(fs_dir, tiny_beir, tmp_path / "t"), epochs=1, patience=0)
     train_jpq(cfg, progress=False)
     before, trained = read_index_dir(fs_dir)[0], read_index_dir(tmp_path / "t" / "index")[0]
-    assert isinstance(split_index(trained)[1], faiss.IndexPQFastScan)  # behind the folded query head
+    assert isinstance(split_index(trained)[1], faiss.IndexPQFastScan)
     a, b = PQCodebook.from_faiss(before), PQCodebook.from_faiss(trained)
     assert torch.equal(a.codes, b.codes)
     last = _last_weights(tmp_path / "t")["centroids"]
@@ -210,8 +210,8 @@ def test_jpq_on_an_ivf_index_and_search_with_nprobe(flat_dir, tiny_beir, tmp_pat
 
 def test_default_trains_head_and_centroids_on_a_frozen_encoder(pq_dir, tiny_beir, tmp_path):
     """--lr 0 (the default): the transformer's output is computed once and never changes, the
-    exported encoder is the source model, and the trained head, folded into the index, ranks in
-    Pyserini's FaissSearcher as it ranked in training."""
+    exported encoder is the source transformer plus the dev-selected head, and Pyserini's
+    FaissSearcher over the exported index ranks and scores as training did."""
     from pyserini.search.faiss import FaissSearcher
     from jpq_pyserini import JpqQueryEncoder
     from jpq_pyserini.encoder import TextEncoder
@@ -224,21 +224,21 @@ def test_default_trains_head_and_centroids_on_a_frozen_encoder(pq_dir, tiny_beir
     src, out = TextEncoder(read_index_dir(pq_dir)[2]["encoder"]), TextEncoder(str(tmp_path / "t" / "encoder"))
     for (k, a), b in zip(src.model.state_dict().items(), out.model.state_dict().values()):
         assert torch.equal(a, b), k
-    head = QueryHead.load(tmp_path / "t" / HEAD_FILE)
+    head = QueryHead.load(tmp_path / "t" / "encoder" / HEAD_FILE)
     assert not torch.allclose(head.linear.weight, torch.eye(head.linear.weight.shape[0]))
     from jpq_pyserini.checkpoint import read_weights
     best = read_weights(tmp_path / "t" / "checkpoints" / "best")  # export: the dev-selected epoch
     assert torch.equal(head.linear.weight, best["head.linear.weight"])
     trained, docids, meta = read_index_dir(tmp_path / "t" / "index")
     assert meta["train"]["query_head"] == "linear" and meta["train"]["encoder_trained"] is False
-    codebook = PQCodebook.from_faiss(trained)  # head composed with the OPQ rotation
+    codebook = PQCodebook.from_faiss(trained)
+    assert torch.equal(codebook.centroids, best["centroids"]) and codebook.rotation is None  # no head in the index
     text = "stem cell differentiation"
-    q = torch.as_tensor(JpqQueryEncoder(str(tmp_path / "t" / "encoder")).encode(text))[None]
+    src.config.max_length = cfg.query_max_length
     with torch.no_grad():
+        q = head(torch.as_tensor(src.encode([text])))
         expected = codebook.score_all(q)[0]
-        in_training = PQCodebook.from_faiss(read_index_dir(pq_dir)[0])
-        in_training.centroids.data.copy_(codebook.centroids)
-        ranked_in_training = in_training.score_all(head(q))[0].topk(10).indices.tolist()
+    ranked_in_training = expected.topk(10).indices.tolist()
     hits = FaissSearcher(str(tmp_path / "t" / "index"), JpqQueryEncoder(str(tmp_path / "t" / "encoder"))).search(text, k=10)
     assert [h.docid for h in hits] == [docids[i] for i in ranked_in_training]
     np.testing.assert_allclose([h.score for h in hits], expected[ranked_in_training].numpy(), rtol=1e-4, atol=1e-4)
