@@ -595,7 +595,7 @@ def build_parser():
     p.add_argument("--lr", type=nonneg_float, default=d.lr,
                    help="the query encoder's transformer learning rate (0: frozen, its output computed once)")
     p.add_argument("--query-head", choices=["linear", "none"], default=d.query_head,
-                   help="a linear map after the query encoder, trained and folded into the index")
+                   help="a linear map after the query encoder, trained with it and saved in OUT/encoder")
     p.add_argument("--head-lr", type=nonneg_float, default=d.head_lr, help="query head learning rate")
     p.add_argument("--centroid-lr", type=nonneg_float, default=None, help="default by M: 5e-6 (<=24), 2e-5 (32), 1e-4 (>=48)")
     p.add_argument("--weight-decay", type=nonneg_float, default=d.weight_decay)

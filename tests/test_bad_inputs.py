@@ -224,7 +224,7 @@ CASES = [
     ("merge-missing-input", "merge", lambda P: ["--input", f"{P.root}/missing", "--output", P.out], "no such index directory"),
     ("merge-no-docid", "merge", lambda P: ["--input", P.no_docid, "--output", P.out], "missing 'docid'"),
     ("merge-unrelated", "merge", lambda P: ["--input", P.flat, P.flat_copy, "--output", P.out], "occurs 2 times"),
-    ("merge-pq-input", "merge", lambda P: ["--input", P.pq, "--output", P.out], "expected a flat index dir"),
+    ("merge-pq-same-docs", "merge", lambda P: ["--input", P.pq, P.pq, "--output", P.out], "occurs 2 times"),
     ("merge-bad-meta", "merge", lambda P: ["--input", P.flat_meta, "--output", P.out], "meta.json:1:2"),
     ("merge-truncated-index", "merge", lambda P: ["--input", P.flat_trunc, "--output", P.out], "not a readable faiss index"),
     ("merge-nonempty-output", "merge", lambda P: ["--input", P.flat, "--output", f"{P.root}/nonempty"], "not empty"),
