@@ -98,7 +98,7 @@ def test_killed_retrain_keeps_the_old_output_whole(pq_dir, tiny_beir, tmp_path):
     assert json.loads((out / "train_config.json").read_text())["epochs"] == 2
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["steps"] == 2 * 3 and (out / "index" / "index").is_file() and (out / "encoder").is_dir()
-    assert json.loads((out / "index" / "meta.json").read_text())["encoder"] == str(out / "encoder")
+    assert json.loads((out / "index" / "meta.json").read_text())["query_encoder"] == str(out / "encoder")
     assert leftovers(tmp_path) == [] and leftovers(out) == []
 
 
