@@ -222,16 +222,21 @@ def test_fold_head_copy_serves_stock_pyserini(trained, tiny_beir, tmp_path):
         index.search_and_reconstruct(jpq.encode_batch(texts[:1]), 3)
 
 
-def test_onnx_export_carries_the_head(trained, tiny_beir, tmp_path):
+def test_onnx_export_and_encoded_queries_carry_the_head(trained, tiny_beir, tmp_path):
+    import pandas as pd
     from jpq_pyserini import JpqQueryEncoder
     from jpq_pyserini.onnx_encoder import OnnxEncoder
 
     _, out = trained("opq16")
     run_cli("jpq_pyserini.export_onnx", "--encoder", str(out / "encoder"), "--output", str(tmp_path / "onnx"))
     assert (tmp_path / "onnx" / HEAD_FILE).is_file()
-    _, texts = _queries(tiny_beir)
-    np.testing.assert_allclose(OnnxEncoder(tmp_path / "onnx", threads=1).encode(texts),
-                               JpqQueryEncoder(str(out / "encoder")).encode_batch(texts), atol=1e-4)
+    qids, texts = _queries(tiny_beir)
+    expected = JpqQueryEncoder(str(out / "encoder")).encode_batch(texts)
+    np.testing.assert_allclose(OnnxEncoder(tmp_path / "onnx", threads=1).encode(texts), expected, atol=1e-4)
+    run_cli("jpq_pyserini.encode_queries", "--topics", str(tiny_beir / "test"), "--encoder", str(out / "encoder"),
+            "--output", str(tmp_path / "queries"))
+    frame = pd.read_pickle(tmp_path / "queries" / "embedding.pkl").set_index("id")
+    np.testing.assert_allclose(np.stack([frame.loc[q, "embedding"] for q in qids]), expected, atol=1e-5)
     runs = [_run(_search(out / "index", enc, tiny_beir / "test", tmp_path / f"run{i}"))
             for i, enc in enumerate([out / "encoder", tmp_path / "onnx"])]
     assert {q: [d for d, _ in r] for q, r in runs[0].items()} == {q: [d for d, _ in r] for q, r in runs[1].items()}
