@@ -9,12 +9,14 @@ METRICS = ("ndcg@10", "recall@100")
 
 
 def systems(collection):
-    """(spec, {name: reproduce.System}) of a collection's quick reproduction (M=48), built on
-    first use and reused from the cache afterwards (``jpq-pyserini reproduce SPEC --quick``)."""
+    """(spec, {name: reproduce.System}, the name of JPQ48's start index) of a collection's quick
+    reproduction (M=48), built on first use and reused from the cache afterwards
+    (``jpq-pyserini reproduce SPEC --quick``)."""
     from jpq_pyserini.reproduce import build_systems, load_spec
 
     spec = load_spec(SPECS[collection], quick=True)
-    return spec, build_systems(spec)[0]
+    built, init = build_systems(spec)
+    return spec, built, f"{init[48]}48"
 
 
 def score(index, encoder, spec, run_file, *flags):

@@ -18,7 +18,7 @@ SETTINGS = [("none", [])] + [(f"{method} depth {depth}", ["--prf-depth", depth, 
 def main():
     rows = []
     for collection in ("scifact", "nfcorpus"):
-        spec, built = systems(collection)
+        spec, built, _ = systems(collection)
         for name in ("flat", "opq48", "jpq48"):
             system = built[name]
             scores = [score(system.index_dir, system.encoder, spec,

@@ -43,6 +43,17 @@ def _check_encoder(encoder, dim, index, encoder_class):
                          f"it too; search {read_meta(index)[FOLDED].get('index')} with this encoder instead")
 
 
+def _check_prf(depth, index):
+    """Pyserini's dense PRF reconstructs its feedback documents through faiss."""
+    meta = read_meta(index)
+    if meta.get(FOLDED):
+        raise UsageError(f"--prf-depth {depth}: --index {index} has a query head folded in (fold-head), which faiss "
+                         f"cannot invert for PRF; search the index it came from")
+    if meta.get("ivf") and meta.get("fast_scan"):
+        raise UsageError(f"--prf-depth {depth}: --index {index} is an IVF fast-scan index, from which faiss cannot "
+                         f"reconstruct documents for PRF; use an exhaustive or 8-bit IVF index")
+
+
 def _ours():
     """The flags we check before Pyserini starts; Pyserini parses all of them again."""
     p = Parser(prog="jpq-pyserini search", add_help=False)
@@ -75,9 +86,8 @@ def run_pyserini_search(argv):
         index_path, dim = Path(known.index), None
         if index_path.exists() or os.sep in known.index:
             dim = index_dim(index_path)
-            if known.prf_depth > 0 and read_meta(index_path).get(FOLDED):
-                raise UsageError(f"--prf-depth {known.prf_depth}: --index {index_path} has a query head folded in "
-                                 f"(fold-head), which faiss cannot invert for PRF; search the index it came from")
+            if known.prf_depth > 0:
+                _check_prf(known.prf_depth, index_path)
             if known.encoder:
                 _check_encoder(known.encoder, dim, index_path, known.encoder_class)
         if known.nprobe is not None:

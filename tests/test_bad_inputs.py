@@ -108,6 +108,8 @@ def P(tiny_beir, flat_dir, pq_dir, tiny_onnx, tmp_path_factory):
     from jpq_pyserini.index import index_flat_dir
     p.ivf = root / "ivf4"
     index_flat_dir(flat_dir, p.ivf, 16, opq=False, ivf=4)
+    p.ivf_fs = root / "ivf4_fs"
+    index_flat_dir(flat_dir, p.ivf_fs, 96, nbits=4, opq=False, fast_scan=True, ivf=4)
     p.no_docid = root / "no_docid"
     p.no_docid.mkdir()
     (p.no_docid / "index").write_bytes(b"")
@@ -426,6 +428,8 @@ CASES = [
                                              "--output", f"{P.out}.run"], "query head maps 8 dimensions"),
     ("search-folded-prf", "search", lambda P: ["--index", P.folded, "--encoder", P.model, "--topics", P.test,
                                                "--output", f"{P.out}.run", "--prf-depth", "3"], "--prf-depth 3"),
+    ("search-ivf-fast-scan-prf", "search", lambda P: ["--index", P.ivf_fs, "--encoder", P.model, "--topics", P.test,
+                                                      "--output", f"{P.out}.run", "--prf-depth", "3"], "IVF fast-scan"),
     ("fold-head-no-head", "fold-head", lambda P: ["--index", P.pq, "--encoder", P.model, "--output", P.out], "has no query head"),
     ("fold-head-folded", "fold-head", lambda P: ["--index", P.folded, "--output", P.out], "folded in"),
     ("fold-head-no-encoder", "fold-head", lambda P: ["--index", P.pq, "--output", P.out], "--encoder"),
