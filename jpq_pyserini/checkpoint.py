@@ -59,8 +59,11 @@ def read_weights(path):
 
 
 def rng_state(generator=None):
-    """Every random stream a step draws from, so that a resumed run continues exactly."""
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """Every random stream a step draws from, so that a resumed run continues exactly; numpy's as
+    plain lists, so that ``torch.load(weights_only=True)`` reads it without unpickling objects."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "numpy": [kind, keys.tolist(), pos, has_gauss, gauss],
+             "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     if generator is not None:  # the negative sampler's own (--negatives random)
@@ -70,7 +73,8 @@ def rng_state(generator=None):
 
 def set_rng_state(state, generator=None):
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -98,7 +102,7 @@ def load(path, run, fingerprint):
                          f"({', '.join(f'{k}={saved.get(k)!r} vs {fingerprint.get(k)!r}' for k in diff[:3])})")
     try:
         restore(run, read_weights(path))
-        state = torch.load(path / "state.pt", weights_only=False)
+        state = torch.load(path / "state.pt", weights_only=True)  # tensors and plain values: no code from data
         run.optimizer.load_state_dict(state["optimizer"])
         run.scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"], run.sampler.generator)

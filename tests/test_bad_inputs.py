@@ -140,6 +140,16 @@ def P(tiny_beir, flat_dir, pq_dir, tiny_onnx, tmp_path_factory):
     p.queries_bad = root / "queries_bad"
     p.queries_bad.mkdir()
     (p.queries_bad / "embedding.pkl").write_bytes(b"not a pickle")
+    import os
+    import pickle
+
+    class Evil:  # loading it with pickle would create root/pwned; the watched tree would show it
+        def __reduce__(self):
+            return os.mkdir, (str(root / "pwned"),)
+    for name, obj in (("queries_evil", Evil()), ("queries_list", [["1", "q", [0.0] * 384]])):
+        setattr(p, name, root / name)
+        (root / name).mkdir()
+        (root / name / "embedding.pkl").write_bytes(pickle.dumps(obj))
 
     # a real training checkpoint (one step of a 2-epoch run), and damaged copies
     from jpq_pyserini.train import TrainConfig, train_jpq
@@ -290,6 +300,8 @@ CASES = [
     ("search-encoded-dim", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoded-queries", P.queries32, "--output", P.out], "32-dimensional queries but the index holds 384"),
     ("search-encoded-other-topics", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoded-queries", P.queries_other, "--output", P.out], "24 queries of --topics"),
     ("search-encoded-no-pkl", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoded-queries", f"{P.root}/nonempty", "--output", P.out], "no embedding.pkl"),
+    ("search-encoded-code", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoded-queries", P.queries_evil, "--output", P.out], "it names posix.mkdir"),
+    ("search-encoded-a-list", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoded-queries", P.queries_list, "--output", P.out], "a pickled list, not a pandas DataFrame"),
     ("search-encoded-not-pickle", "search", lambda P: ["--index", P.pq, "--topics", P.test, "--encoded-queries", P.queries_bad, "--output", P.out], "not Pyserini's encoded-queries frame"),
     # ---------------------------------------------------------------- export-onnx, encode-queries
     ("export-onnx-missing-encoder", "export-onnx", lambda P: ["--encoder", f"{P.root}/nomodel", "--output", P.out], "no such model"),
