@@ -45,8 +45,11 @@ def encode_corpus(corpus, output, encoder=DEFAULT_ENCODER, max_length=256, batch
                   shard_id=0, shard_num=1, overwrite=False, progress=True):
     check_output_dir(output, overwrite)
     device = resolve_device(device)
-    docids, texts, total = read_corpus(corpus, shard_id, shard_num)
     enc = TextEncoder(encoder, device)
+    if enc.head is not None:  # a trained query head maps queries only; documents never pass through it
+        raise UsageError(f"--encoder {encoder}: a JPQ query encoder (it has a query head); encode documents with "
+                         f"the document encoder it was trained from")
+    docids, texts, total = read_corpus(corpus, shard_id, shard_num)
     t0 = time.perf_counter()
     vectors = enc.encode(texts, batch_size=batch_size, max_length=max_length, progress=progress)
     seconds = time.perf_counter() - t0

@@ -442,6 +442,8 @@ CASES = [
                                                "--output", f"{P.out}.run", "--prf-depth", "3"], "--prf-depth 3"),
     ("search-ivf-fast-scan-prf", "search", lambda P: ["--index", P.ivf_fs, "--encoder", P.model, "--topics", P.test,
                                                       "--output", f"{P.out}.run", "--prf-depth", "3"], "IVF fast-scan"),
+    ("encode-with-query-encoder", "encode", lambda P: ["--corpus", P.beir, "--output", P.out, "--encoder", P.trained / "encoder"],
+     "a JPQ query encoder"),
     ("fold-head-no-head", "fold-head", lambda P: ["--index", P.pq, "--encoder", P.model, "--output", P.out], "has no query head"),
     ("fold-head-folded", "fold-head", lambda P: ["--index", P.folded, "--output", P.out], "folded in"),
     ("fold-head-no-encoder", "fold-head", lambda P: ["--index", P.pq, "--output", P.out], "--encoder"),
