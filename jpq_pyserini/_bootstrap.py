@@ -85,11 +85,22 @@ def _drop_vector_module_option():
     jnius_config.add_options = add_options
 
 
+def _leave_signals_to_python():
+    """``-Xrs``: the JVM installs no SIGINT/SIGTERM handlers of its own (they would replace
+    Python's and end the process from Java, after the interrupted command had gone on to
+    finish its output), so Ctrl-C and SIGTERM reach the verb, which stops with one line."""
+    import jnius_config  # pure Python, no JVM
+
+    if not jnius_config.vm_running and "-Xrs" not in jnius_config.get_options():
+        jnius_config.add_options("-Xrs")
+
+
 def prepare_java():
     home, rel = find_java()
     if home is None:
         _state["problem"] = rel
         return
+    _leave_signals_to_python()
     _state["java_home"] = home
     os.environ["JAVA_HOME"] = home
     bin_dir = str(Path(home) / "bin")

@@ -145,21 +145,27 @@ def atomic_dir(output, overwrite=False, flag="--output"):
     tmp = temp_dir_for(output)
     try:
         yield tmp
-    except BaseException:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the result should not be
+        replace_dir(tmp, output)
+    except BaseException:  # errors, Ctrl-C, SIGTERM (errors.Terminated): no temporary dir stays
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the result should not be
-    replace_dir(tmp, output)
 
 
 def replace_dir(new, output):
     """Put the complete directory ``new`` at ``output``; a kill at any point leaves either
-    version whole (``recover`` finishes the job)."""
+    version whole (``recover`` finishes the job), and an exception (an interrupt) between the
+    two renames puts the previous version back."""
     if output.exists():
         old = output.with_name(f".{output.name}.old-{os.getpid()}")
         _remove(old)
         os.replace(output, old)
-        os.replace(new, output)
+        try:
+            os.replace(new, output)
+        except BaseException:
+            if not output.exists():
+                os.replace(old, output)
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(new, output)

@@ -1,0 +1,121 @@
+"""Ctrl-C, SIGTERM and a full disk lose nothing: a real signal sent to a real command at a
+chosen point, or a real file-size limit (RLIMIT_FSIZE) under which its writes fail, ends with
+one line and the shell's exit code; the previous output is as it was and no temporary file
+is left; an interrupted train resumes."""
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import run_cli
+from test_kills import leftovers, tree
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# Code run before the command, in its process: the signal arrives just before the nth rename
+# onto NAME (where a command is closest to done).
+SIGNAL_AT_REPLACE = """
+import os, signal
+_replace, _seen = os.replace, [0]
+def replace(src, dst, *a, **k):
+    if os.path.basename(str(dst)) == {name!r}:
+        _seen[0] += 1
+        if _seen[0] == {nth}:
+            os.kill(os.getpid(), {sig})
+    return _replace(src, dst, *a, **k)
+os.replace = replace
+"""
+
+
+def _default_signals(limit=None):
+    """The child's dispositions as a user's shell leaves them (a test runner may ignore SIGINT),
+    and, with ``limit``, a file-size limit whose writes fail with EFBIG instead of killing."""
+    def setup():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if limit is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return setup
+
+
+def run(verb, *argv, hook="", limit=None):
+    code = hook + f"\nfrom jpq_pyserini.cli import main\nmain({[verb, *map(str, argv)]!r})\n"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, preexec_fn=_default_signals(limit),
+                          env={**os.environ, "TQDM_DISABLE": "1"})
+
+
+def _one_line(proc, verb, says):
+    lines = [l for l in proc.stderr.splitlines() if f"jpq-pyserini {verb}:" in l]  # maybe after a progress bar
+    assert len(lines) == 1 and says in lines[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+
+
+def _cases(flat_dir, pq_dir, tiny_beir):
+    """verb -> its arguments but --output."""
+    return {
+        "encode": ["--corpus", tiny_beir, "--max-length", "32"],
+        "index": ["--input", flat_dir, "--pq-m", "16", "--no-opq"],
+        "merge": ["--input", flat_dir],
+        "search": ["--index", pq_dir, "--encoder", MODEL, "--topics", tiny_beir / "test", "--hits", "1000"],
+        "train": ["--index", pq_dir, "--train", tiny_beir / "train", "--dev", tiny_beir / "test", "--epochs", "3",
+                  "--batch-size", "8", "--neg-topk", "50"],
+    }
+
+
+@pytest.mark.parametrize("verb,sig", [("encode", signal.SIGINT), ("index", signal.SIGTERM), ("merge", signal.SIGINT),
+                                      ("search", signal.SIGTERM), ("search", signal.SIGINT)])
+def test_interrupt_leaves_the_previous_output_and_no_temporary_files(verb, sig, flat_dir, pq_dir, tiny_beir, tmp_path):
+    argv = _cases(flat_dir, pq_dir, tiny_beir)[verb]
+    out = tmp_path / ("run.trec" if verb == "search" else "out")
+    run_cli(f"jpq_pyserini.{verb.replace('-', '_')}", *map(str, argv), "--output", str(out))  # the previous output
+    before = tree(out) if out.is_dir() else out.read_bytes()
+    proc = run(verb, *argv, "--output", out, *([] if verb == "search" else ["--overwrite"]),
+               hook=SIGNAL_AT_REPLACE.format(name=out.name, nth=1, sig=int(sig)))
+    assert proc.returncode == (130 if sig == signal.SIGINT else 143), proc.stderr[-2000:]
+    _one_line(proc, verb, f"interrupted: {out} left as it was")
+    assert (tree(out) if out.is_dir() else out.read_bytes()) == before
+    assert leftovers(tmp_path) == []
+
+
+def test_interrupted_train_resumes(pq_dir, tiny_beir, tmp_path):
+    """SIGINT as the second epoch's checkpoint is saved: the first one stays, --resume finishes."""
+    out = tmp_path / "jpq"
+    argv = [*_cases(None, pq_dir, tiny_beir)["train"], "--output", out]
+    proc = run("train", *argv, hook=SIGNAL_AT_REPLACE.format(name="last", nth=2, sig=int(signal.SIGINT)))
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    _one_line(proc, "train", f"interrupted: {out} left as it was")
+    assert (out / "checkpoints" / "last" / "state.pt").is_file() and leftovers(out / "checkpoints") == []
+    run_cli("jpq_pyserini.train", *map(str, argv), "--resume")
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["steps"] == 3 * 3 and (out / "index" / "index").is_file()
+
+
+def test_full_disk_leaves_the_previous_output_and_says_so(flat_dir, pq_dir, tiny_beir, tmp_path):
+    """Every verb that writes, under a 20 kB file-size limit (each output is larger)."""
+    one_epoch = ["--index", pq_dir, "--train", tiny_beir / "train", "--dev", tiny_beir / "test", "--epochs", "1",
+                 "--batch-size", "8", "--neg-topk", "50"]
+    trained = tmp_path / "trained"
+    run_cli("jpq_pyserini.train", *map(str, one_epoch), "--output", str(trained))
+    cases = {**_cases(flat_dir, pq_dir, tiny_beir), "train": one_epoch,
+             "fold-head": ["--index", trained / "index"],
+             "export-onnx": ["--encoder", trained / "encoder"],
+             "encode-queries": ["--topics", tiny_beir / "test", "--encoder", trained / "encoder"],
+             "index --codebook": ["--input", flat_dir, "--codebook", trained / "index"]}
+    for name, argv in cases.items():
+        verb = name.split()[0]
+        out = tmp_path / f"{name.replace(' ', '')}-out" / ("run.trec" if verb == "search" else "out")
+        out.parent.mkdir()
+        if verb == "search":
+            out.write_text("the previous run\n")
+        else:
+            out.mkdir()
+            (out / "kept").write_text("the previous output\n")
+        before = tree(out.parent)
+        proc = run(verb, *argv, "--output", out, *([] if verb == "search" else ["--overwrite"]), limit=20_000)
+        assert proc.returncode == 2, (name, proc.returncode, proc.stderr[-2000:])
+        _one_line(proc, verb, f"error: {out}: not written")
+        assert tree(out.parent) == before, name
+        assert leftovers(out.parent) == [], name
