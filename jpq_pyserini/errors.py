@@ -71,6 +71,7 @@ def cli(prog):
     def wrap(main):
         @functools.wraps(main)
         def run(argv=None):
+            from .fsutil import release_outputs
             try:
                 with _sigterm_raises():
                     return main(argv)
@@ -87,6 +88,8 @@ def cli(prog):
                 print(f"{prog}: error: {_output(argv)}: not written, {reason}; the previous output is as it was",
                       file=sys.stderr)
                 sys.exit(2)
+            finally:
+                release_outputs()
         return run
     return wrap
 

@@ -1,11 +1,13 @@
-"""Cache location, checks on outputs, and atomic writes: a failed or killed command never
-leaves a half-written artifact under its real name, and its temporary leftovers are removed
-the next time this tool writes beside them."""
+"""Cache location, checks on outputs, one writer per output, and atomic writes: a failed or
+killed command never leaves a half-written artifact under its real name, and its temporary
+leftovers are removed the next time this tool writes beside them."""
+import atexit
 import contextlib
 import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -107,19 +109,64 @@ def check_writable(path, flag):
         raise UsageError(f"{flag} {path}: cannot write in {parent} ({e.strerror or e})") from None
 
 
-def check_output_file(path, flag="--output"):
+_HELD = set()  # the output locks this process holds (released by release_outputs or at exit)
+
+
+def lock_output(output, flag="--output"):
+    """Claim ``output`` for this process: ``.NAME.lock`` beside it holds the writer's pid and
+    command line. A second command writing the same output refuses at once, naming the first;
+    the lock of a process that is gone (killed) is taken over."""
+    output = Path(output).absolute()
+    lock = output.with_name(f".{output.name}.lock")
+    if lock in _HELD or not lock.parent.is_dir():  # no parent yet: nobody can be writing there
+        return
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid, _, command = lock.read_text().partition(" ")
+                pid = int(pid)
+            except (OSError, ValueError):
+                pid, command = None, ""
+            if pid is not None and pid != os.getpid() and _alive(pid):
+                raise UsageError(f"{flag} {output}: process {pid} is writing it ({command.strip()[:160]}); "
+                                 f"wait for it to end, or stop it") from None
+            lock.unlink(missing_ok=True)  # its writer is gone (or is this process): take it over
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()} jpq-pyserini {' '.join(sys.argv[1:])}\n")
+        _HELD.add(lock)
+        return
+    raise UsageError(f"{flag} {output}: could not lock it ({lock} keeps changing)")
+
+
+def release_outputs():
+    """Give up every output lock of this process (a verb has ended)."""
+    while _HELD:
+        _HELD.pop().unlink(missing_ok=True)
+
+
+atexit.register(release_outputs)
+
+
+def check_output_file(path, flag="--output", lock=True):
+    """A file ``path`` may be written (and, with ``lock``, is this process's to write)."""
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"{flag} {path}: is a directory; expected a file path")
     check_writable(path, flag)
     if path.exists() and not os.access(path, os.W_OK):
         raise UsageError(f"{flag} {path}: cannot replace it (permission denied)")
+    if lock:
+        lock_output(path, flag)
     return path
 
 
-def check_output_dir(output, overwrite=False, flag="--output", inputs=()):
+def check_output_dir(output, overwrite=False, flag="--output", inputs=(), lock=True):
     """A directory ``output`` may be written (absent, empty, or replaced with ``overwrite``),
-    and neither is nor holds nor lies inside one of ``inputs`` ((flag, path) pairs)."""
+    and neither is nor holds nor lies inside one of ``inputs`` ((flag, path) pairs); with
+    ``lock``, it is this process's to write (the verbs check their outputs so, first thing)."""
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise UsageError(f"{flag} {output}: exists and is not a directory")
@@ -131,6 +178,8 @@ def check_output_dir(output, overwrite=False, flag="--output", inputs=()):
             if out == src or src in out.parents or out in src.parents:
                 raise UsageError(f"{flag} {output}: overlaps {in_flag} {source}; write the output elsewhere")
     check_writable(output, flag)
+    if lock:
+        lock_output(output, flag)
     return output
 
 
@@ -141,7 +190,7 @@ def _temp_prefix(path):
 @contextlib.contextmanager
 def atomic_dir(output, overwrite=False, flag="--output"):
     """Yield a temporary sibling directory; on success it replaces ``output`` in one rename."""
-    output = check_output_dir(output, overwrite, flag)
+    output = check_output_dir(output, overwrite, flag, lock=False)  # caches and checkpoints: replaced atomically
     tmp = temp_dir_for(output)
     try:
         yield tmp
@@ -174,7 +223,7 @@ def replace_dir(new, output):
 @contextlib.contextmanager
 def atomic_file(path, flag="--output"):
     """Yield a temporary path next to ``path``; it becomes ``path`` only if the block succeeds."""
-    path = check_output_file(path, flag)
+    path = check_output_file(path, flag, lock=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.parent)

@@ -23,7 +23,7 @@ import yaml
 
 from .encoder import QUERY_MAX_LENGTH
 from .errors import Parser, UsageError, cli
-from .fsutil import atomic_file, cache_dir, check_writable, replace_dir, temp_dir_for
+from .fsutil import atomic_file, cache_dir, check_writable, lock_output, replace_dir, temp_dir_for
 
 ROOT = Path(__file__).resolve().parent.parent
 ABLATIONS = {"no-centroid-training": {"centroid_training": False}, "static-negatives": {"negatives": "static"},
@@ -454,6 +454,7 @@ def reproduce(spec_path, output, quick=False, progress=False):
     if final.is_dir() and any(final.iterdir()) and not (final / "report.md").exists():
         raise UsageError(f"--output {final}: exists and is not a report dir of jpq-pyserini reproduce "
                          f"(it would be replaced); name a new or empty directory")
+    lock_output(final)
     qrels = Qrels(load_qrels(load_dataset(spec.qrels, "qrels"), spec.qrels, "qrels"))
     systems, init = build_systems(spec, progress)
     out = temp_dir_for(final)  # the report dir appears whole or not at all

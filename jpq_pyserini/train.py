@@ -295,6 +295,7 @@ def check_output(cfg, resume, overwrite, rank=0):
     if rank > 0:
         return final
     if resume:
+        fsutil.lock_output(final)
         fsutil.recover(final / "checkpoints" / "last")  # a save that a kill cut short
         if not (final / "checkpoints" / "last").is_dir():
             raise UsageError(f"--resume: no checkpoint in {final / 'checkpoints' / 'last'}")

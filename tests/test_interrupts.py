@@ -1,4 +1,4 @@
-"""Ctrl-C, SIGTERM and a full disk lose nothing: a real signal sent to a real command at a
+"""Ctrl-C, SIGTERM, a full disk and a second writer lose nothing: a real signal sent to a real command at a
 chosen point, or a real file-size limit (RLIMIT_FSIZE) under which its writes fail, ends with
 one line and the shell's exit code; the previous output is as it was and no temporary file
 is left; an interrupted train resumes."""
@@ -8,6 +8,7 @@ import resource
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -119,3 +120,35 @@ def test_full_disk_leaves_the_previous_output_and_says_so(flat_dir, pq_dir, tiny
         _one_line(proc, verb, f"error: {out}: not written")
         assert tree(out.parent) == before, name
         assert leftovers(out.parent) == [], name
+
+
+def test_one_writer_per_output_and_a_stale_lock_is_taken_over(flat_dir, pq_dir, tiny_beir, tmp_path):
+    out = tmp_path / "jpq"
+    lock = tmp_path / ".jpq.lock"
+    first = subprocess.Popen([sys.executable, "-m", "jpq_pyserini.train", *map(str, _cases(None, pq_dir, tiny_beir)["train"]),
+                              "--output", str(out)], stderr=subprocess.PIPE, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
+    try:
+        for _ in range(600):
+            if lock.exists() or first.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert lock.exists(), "the first writer never locked its output"
+        second = run("index", "--input", flat_dir, "--output", out, "--pq-m", "16", "--no-opq", "--overwrite")
+        assert second.returncode == 2
+        _one_line(second, "index", f"process {first.pid} is writing it (jpq-pyserini --index")
+    finally:
+        assert first.wait(600) == 0, first.stderr.read()[-2000:]
+    assert not lock.exists() and (out / "train_summary.json").is_file()
+    lock.write_text("4194999 jpq-pyserini train (killed long ago)\n")  # above pid_max: no such process
+    run_cli("jpq_pyserini.index", "--input", str(flat_dir), "--output", str(out), "--pq-m", "16", "--no-opq", "--overwrite")
+    assert not lock.exists() and (out / "index").is_file()
+
+
+def test_two_searches_of_one_index_at_once(pq_dir, tiny_beir, tmp_path):
+    args = ["-m", "jpq_pyserini.search", "--index", str(pq_dir), "--encoder", MODEL, "--topics", str(tiny_beir / "test"),
+            "--hits", "100", "--output"]
+    procs = [subprocess.Popen([sys.executable, *args, str(tmp_path / f"run{i}")], stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "TQDM_DISABLE": "1"}) for i in range(2)]
+    for p in procs:
+        assert p.wait(600) == 0, p.stderr.read()[-2000:]
+    assert (tmp_path / "run0").read_bytes() == (tmp_path / "run1").read_bytes()
