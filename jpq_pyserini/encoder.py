@@ -114,6 +114,9 @@ def resolve_device(device):
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {device}: CUDA is not available on this machine")
+    index = device.partition(":")[2]
+    if device.startswith("cuda") and index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+        raise UsageError(f"--device {device}: no such CUDA device (this machine has {torch.cuda.device_count()})")
     return device
 
 

@@ -71,9 +71,9 @@ def cli(prog):
     def wrap(main):
         @functools.wraps(main)
         def run(argv=None):
-            from .fsutil import release_outputs
+            from .fsutil import output_locks
             try:
-                with _sigterm_raises():
+                with output_locks(), _sigterm_raises():
                     return main(argv)
             except UsageError as e:
                 print(f"{prog}: error: {e}", file=sys.stderr)
@@ -88,8 +88,6 @@ def cli(prog):
                 print(f"{prog}: error: {_output(argv)}: not written, {reason}; the previous output is as it was",
                       file=sys.stderr)
                 sys.exit(2)
-            finally:
-                release_outputs()
         return run
     return wrap
 

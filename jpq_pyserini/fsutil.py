@@ -109,7 +109,7 @@ def check_writable(path, flag):
         raise UsageError(f"{flag} {path}: cannot write in {parent} ({e.strerror or e})") from None
 
 
-_HELD = set()  # the output locks this process holds (released by release_outputs or at exit)
+_HELD = set()  # the output locks this process holds (released as its verb ends, or at exit)
 
 
 def lock_output(output, flag="--output"):
@@ -141,13 +141,23 @@ def lock_output(output, flag="--output"):
     raise UsageError(f"{flag} {output}: could not lock it ({lock} keeps changing)")
 
 
-def release_outputs():
-    """Give up every output lock of this process (a verb has ended)."""
-    while _HELD:
-        _HELD.pop().unlink(missing_ok=True)
+def _release(locks):
+    for lock in list(locks):
+        _HELD.discard(lock)
+        lock.unlink(missing_ok=True)
 
 
-atexit.register(release_outputs)
+@contextlib.contextmanager
+def output_locks():
+    """Give up, when the block (a verb) ends, the output locks taken inside it."""
+    before = set(_HELD)
+    try:
+        yield
+    finally:
+        _release(_HELD - before)
+
+
+atexit.register(lambda: _release(set(_HELD)))
 
 
 def check_output_file(path, flag="--output", lock=True):

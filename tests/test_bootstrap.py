@@ -3,6 +3,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from jpq_pyserini import _bootstrap
 
 
@@ -40,10 +42,23 @@ def test_no_usable_java_gives_one_line(tmp_path, monkeypatch):
     assert "Java 21" in problem and "17.0.15" in problem and "pip install" in problem and "\n" not in problem
 
 
-def test_vector_module_option_dropped_only_for_runtimes_without_it():
-    import jnius_config
-    home, rel = _bootstrap.find_java()
-    if "jdk.incubator.vector" in rel.get("MODULES", "jdk.incubator.vector"):
-        assert not getattr(jnius_config.add_options, "_jpq_filtered", False)
-    else:
-        assert jnius_config.add_options._jpq_filtered
+@pytest.mark.parametrize("has_vector", [True, False])
+def test_vector_module_option_dropped_only_for_runtimes_without_it(has_vector, tmp_path):
+    """Both branches, each in a fresh process that sees a Java 21 release file with or without
+    the module: Pyserini's option reaches the JVM options only when the runtime has it."""
+    home = tmp_path / "jdk21"
+    (home / "bin").mkdir(parents=True)
+    modules = "java.base jdk.incubator.vector" if has_vector else "java.base"
+    (home / "release").write_text(f'JAVA_VERSION="21.0.8"\nMODULES="{modules}"\n')
+    code = textwrap.dedent("""
+        import jpq_pyserini, jnius_config, os
+        jnius_config.add_options("--add-modules=jdk.incubator.vector")
+        print(os.environ["JAVA_HOME"], " ".join(jnius_config.get_options()))
+    """)
+    env = {**os.environ, "JAVA_HOME": str(home)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    java_home, options = proc.stdout.split(" ", 1)
+    assert java_home == str(home)  # the subprocess's own environment, set up by the import
+    assert ("--add-modules=jdk.incubator.vector" in options) == has_vector
+    assert "-Xrs" in options  # signals stay Python's

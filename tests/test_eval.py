@@ -40,10 +40,18 @@ def test_eval_equals_pyserini_trec_eval(run_and_qrels):
 
 
 def test_eval_cli_stat_test_and_bad_runs(run_and_qrels, tiny_beir, tmp_path):
+    """Two different runs: the table prints ranx's score of each, and marks the run that ranks
+    every query's relevant documents first as significantly better than the random one."""
     qrels_file, run_file = run_and_qrels
-    proc = run_cli("jpq_pyserini.eval", "--qrels", str(tiny_beir / "test"), "--runs", str(run_file), str(run_file),
-                   "--names", "a", "b", "--stat-test", "student")
-    assert "ndcg@10" in proc.stdout.lower() or "NDCG@10" in proc.stdout
+    qrels = load_qrels(load_dataset(str(tiny_beir / "test")))
+    perfect = tmp_path / "perfect.trec"
+    perfect.write_text("".join(f"{q} Q0 {d} {r} {100 - r} p\n" for q, rel in qrels.items()
+                               for r, d in enumerate(sorted(rel, key=lambda d: -rel[d]), 1)))
+    proc = run_cli("jpq_pyserini.eval", "--qrels", str(tiny_beir / "test"), "--runs", str(run_file), str(perfect),
+                   "--names", "random", "perfect", "--stat-test", "student", "--metrics", "ndcg@10")
+    rows = {line.split()[1]: line.split()[2] for line in proc.stdout.splitlines() if line.split()[1:2] in (["random"], ["perfect"])}
+    random_score = evaluate(str(qrels_file), str(run_file), ["ndcg@10"])["ndcg@10"]
+    assert rows["random"] == f"{random_score:.3f}" and rows["perfect"] == "1.000ᵃ", proc.stdout
     other = tmp_path / "other.trec"
     other.write_text("zzz Q0 d1 1 1.0 x\n")
     proc = run_cli("jpq_pyserini.eval", "--qrels", str(qrels_file), "--runs", str(other), check=False)
