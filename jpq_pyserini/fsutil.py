@@ -134,9 +134,9 @@ def lock_output(output, flag="--output"):
                                  f"wait for it to end, or stop it") from None
             lock.unlink(missing_ok=True)  # its writer is gone (or is this process): take it over
             continue
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{os.getpid()} jpq-pyserini {' '.join(sys.argv[1:])}\n")
         _HELD.add(lock)
+        with os.fdopen(fd, "w") as f:  # a failed write (a full disk) leaves the lock to output_locks to remove
+            f.write(f"{os.getpid()} jpq-pyserini {' '.join(sys.argv[1:])[:300]}\n")
         return
     raise UsageError(f"{flag} {output}: could not lock it ({lock} keeps changing)")
 

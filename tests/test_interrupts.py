@@ -100,22 +100,34 @@ def test_full_disk_leaves_the_previous_output_and_says_so(flat_dir, pq_dir, tiny
                  "--batch-size", "8", "--neg-topk", "50"]
     trained = tmp_path / "trained"
     run_cli("jpq_pyserini.train", *map(str, one_epoch), "--output", str(trained))
+    run_file = tmp_path / "a.trec"
+    run_cli("jpq_pyserini.search", "--index", str(pq_dir), "--encoder", MODEL, "--topics", str(tiny_beir / "test"),
+            "--hits", "100", "--output", str(run_file))
+    from test_reproduce import _write_spec
     cases = {**_cases(flat_dir, pq_dir, tiny_beir), "train": one_epoch,
              "fold-head": ["--index", trained / "index"],
              "export-onnx": ["--encoder", trained / "encoder"],
              "encode-queries": ["--topics", tiny_beir / "test", "--encoder", trained / "encoder"],
-             "index --codebook": ["--input", flat_dir, "--codebook", trained / "index"]}
+             "index --codebook": ["--input", flat_dir, "--codebook", trained / "index"],
+             "bm25": ["--corpus", tiny_beir, "--topics", tiny_beir / "test", "--hits", "1000"],
+             "eval": ["--qrels", tiny_beir / "test", "--runs", run_file],
+             "submit": ["--dev-run", run_file, "--eval-run", run_file, "--dev-topics", tiny_beir / "test",
+                        "--eval-topics", tiny_beir / "test", "--team", "t", "--description", "d"],
+             "reproduce": [_write_spec(tmp_path, tiny_beir, {})]}
+    limits = {"eval": 100}  # its table is a few hundred bytes; every other output is over 20 kB
     for name, argv in cases.items():
         verb = name.split()[0]
-        out = tmp_path / f"{name.replace(' ', '')}-out" / ("run.trec" if verb == "search" else "out")
+        file_output = verb in ("search", "bm25", "eval")
+        out = tmp_path / f"{name.replace(' ', '')}-out" / ("run.trec" if file_output else "out")
         out.parent.mkdir()
-        if verb == "search":
+        if file_output:
             out.write_text("the previous run\n")
         else:
             out.mkdir()
-            (out / "kept").write_text("the previous output\n")
+            (out / ("report.md" if verb == "reproduce" else "kept")).write_text("the previous output\n")
         before = tree(out.parent)
-        proc = run(verb, *argv, "--output", out, *([] if verb == "search" else ["--overwrite"]), limit=20_000)
+        overwrite = [] if file_output or verb == "reproduce" else ["--overwrite"]
+        proc = run(verb, *argv, "--output", out, *overwrite, limit=limits.get(verb, 20_000))
         assert proc.returncode == 2, (name, proc.returncode, proc.stderr[-2000:])
         _one_line(proc, verb, f"error: {out}: not written")
         assert tree(out.parent) == before, name
