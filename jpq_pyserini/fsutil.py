@@ -247,6 +247,26 @@ def atomic_file(path, flag="--output"):
             os.remove(tmp)
 
 
+def extract_tar(archive, target, flag="--index"):
+    """Unpack ``archive`` into the new directory ``target`` (atomically), regular files and
+    directories only, all inside it: tarfile's ``data`` filter refuses absolute names, ``..``,
+    links and device files. A tarball from someone else writes nowhere else."""
+    import tarfile
+
+    try:
+        with tarfile.open(archive) as tar, atomic_dir(target, flag=flag) as tmp:
+            for member in tar.getmembers():
+                if not (member.isfile() or member.isdir()):
+                    raise UsageError(f"{flag} {archive}: member '{member.name}' is a link or special file; "
+                                     f"only regular files are unpacked")
+                if os.path.isabs(member.name) or ".." in Path(member.name).parts:
+                    raise UsageError(f"{flag} {archive}: member '{member.name}' points outside the package")
+            tar.extractall(tmp, filter="data")  # the same rules again, by the standard library
+    except (tarfile.TarError, EOFError) as e:  # FilterError (outside the target, absolute), damaged archives
+        raise UsageError(f"{flag} {archive}: not unpacked ({str(e).splitlines()[0][:160] or type(e).__name__})") from None
+    return Path(target)
+
+
 def temp_dir_for(path):
     """A fresh temporary sibling of ``path`` (for work that ends with ``replace_dir``)."""
     path = Path(path)

@@ -42,10 +42,10 @@ def _default_signals(limit=None):
     return setup
 
 
-def run(verb, *argv, hook="", limit=None):
+def run(verb, *argv, hook="", limit=None, env=None):
     code = hook + f"\nfrom jpq_pyserini.cli import main\nmain({[verb, *map(str, argv)]!r})\n"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, preexec_fn=_default_signals(limit),
-                          env={**os.environ, "TQDM_DISABLE": "1"})
+                          env={**os.environ, "TQDM_DISABLE": "1", **(env or {})})
 
 
 def _one_line(proc, verb, says):
@@ -79,6 +79,23 @@ def test_interrupt_leaves_the_previous_output_and_no_temporary_files(verb, sig, 
     _one_line(proc, verb, f"interrupted: {out} left as it was")
     assert (tree(out) if out.is_dir() else out.read_bytes()) == before
     assert leftovers(tmp_path) == []
+
+
+def test_interrupted_reproduce_keeps_the_previous_report_and_no_half_artifact(tiny_beir, tmp_path):
+    """SIGINT as reproduce's first artifact (the encoded corpus) takes its name in the cache."""
+    from test_reproduce import _write_spec
+
+    hook = SIGNAL_AT_REPLACE.replace("os.path.basename(str(dst)) == {name!r}", "os.path.basename(os.path.dirname(str(dst))) == {name!r}")
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "report.md").write_text("the previous report\n")
+    cache = tmp_path / "cache"
+    proc = run("reproduce", _write_spec(tmp_path, tiny_beir, {}), "--output", report, env={"JPQ_PYSERINI_CACHE": str(cache)},
+               hook=hook.format(name="artifacts", nth=1, sig=int(signal.SIGINT)))
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    _one_line(proc, "reproduce", f"interrupted: {report} left as it was")
+    assert (report / "report.md").read_text() == "the previous report\n" and len(list(report.iterdir())) == 1
+    assert list((cache / "artifacts").iterdir()) == [] and leftovers(tmp_path) == []
 
 
 def test_interrupted_train_resumes(pq_dir, tiny_beir, tmp_path):
@@ -164,3 +181,44 @@ def test_two_searches_of_one_index_at_once(pq_dir, tiny_beir, tmp_path):
     for p in procs:
         assert p.wait(600) == 0, p.stderr.read()[-2000:]
     assert (tmp_path / "run0").read_bytes() == (tmp_path / "run1").read_bytes()
+
+
+def test_tarballs_unpack_only_regular_files_inside_the_target(tmp_path):
+    """What a package from someone else may hold: ``..`` and absolute members, links, a
+    device; each is refused in one line and nothing is written, inside the target or out."""
+    import io
+    import tarfile
+
+    from jpq_pyserini.errors import UsageError
+    from jpq_pyserini.fsutil import extract_tar
+
+    def tarball(name, *members):
+        path = tmp_path / name
+        with tarfile.open(path, "w:gz") as tar:
+            for info, data in members:
+                tar.addfile(info, io.BytesIO(data) if data is not None else None)
+        return path
+
+    def file(name, data=b"x"):
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        return info, data
+
+    def special(name, kind, link=""):
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname = kind, link
+        return info, None
+
+    good = tarball("good.tar.gz", file("pkg/index", b"faiss"), file("pkg/docid", b"d1\n"))
+    extract_tar(good, tmp_path / "good")
+    assert (tmp_path / "good" / "pkg" / "index").read_bytes() == b"faiss"
+    bad = {"dotdot": [file("../escaped")], "absolute": [file("/tmp/escaped-jpq")],
+           "symlink": [special("pkg/link", tarfile.SYMTYPE, "/etc/passwd")],
+           "hardlink": [file("pkg/a"), special("pkg/b", tarfile.LNKTYPE, "pkg/a")],
+           "device": [special("pkg/dev", tarfile.CHRTYPE)]}
+    for name, members in bad.items():
+        before = sorted(p.name for p in tmp_path.iterdir())
+        with pytest.raises(UsageError, match=f"--index {tmp_path / name}.tar.gz"):
+            extract_tar(tarball(f"{name}.tar.gz", *members), tmp_path / name)
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before + [f"{name}.tar.gz"]), name
+    assert not (tmp_path.parent / "escaped").exists() and not os.path.exists("/tmp/escaped-jpq")
