@@ -13,24 +13,9 @@ import time
 import pytest
 
 from conftest import run_cli
-from test_kills import leftovers, tree
+from test_kills import SIGNAL_AT_REPLACE, leftovers, tree  # the signal: just before the nth rename onto NAME
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-# Code run before the command, in its process: the signal arrives just before the nth rename
-# onto NAME (where a command is closest to done).
-SIGNAL_AT_REPLACE = """
-import os, signal
-_replace, _seen = os.replace, [0]
-def replace(src, dst, *a, **k):
-    if os.path.basename(str(dst)) == {name!r}:
-        _seen[0] += 1
-        if _seen[0] == {nth}:
-            os.kill(os.getpid(), {sig})
-    return _replace(src, dst, *a, **k)
-os.replace = replace
-"""
-
-
 def _default_signals(limit=None):
     """The child's dispositions as a user's shell leaves them (a test runner may ignore SIGINT),
     and, with ``limit``, a file-size limit whose writes fail with EFBIG instead of killing."""

@@ -22,17 +22,18 @@ def write_index(*a, **k):
     os.kill(os.getpid(), signal.SIGKILL)   # mid-way through writing an index dir
 faiss.write_index = write_index
 """
-KILL_AT_REPLACE = """
+SIGNAL_AT_REPLACE = """
 import os, signal
 _replace, _seen = os.replace, [0]
 def replace(src, dst, *a, **k):
     if os.path.basename(str(dst)) == {name!r}:
         _seen[0] += 1
         if _seen[0] == {nth}:
-            os.kill(os.getpid(), signal.SIGKILL)   # just before the {nth}th rename onto {name}
+            os.kill(os.getpid(), {sig})   # just before the {nth}th rename onto {name}
     return _replace(src, dst, *a, **k)
 os.replace = replace
 """
+KILL_AT_REPLACE = SIGNAL_AT_REPLACE.replace("{sig}", str(int(signal.SIGKILL)))
 
 
 def run_killed(hook, verb, *argv):
