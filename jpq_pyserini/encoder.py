@@ -202,6 +202,13 @@ def save_config(output_dir, config, head=None):
     (Path(output_dir) / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n")
 
 
+def read_head(name, flag="--encoder"):
+    """The query head of an encoder dir (None without one), read with the model's config alone:
+    no weights loaded."""
+    path = resolve_model(name, flag)
+    return load_head(path, EncoderConfig.detect(path), model_dim(name, flag), flag, name)
+
+
 def load_head(path, config, dim, flag="--encoder", name=None):
     """The query head a dir's jpq_encoder.json names (None when it names none), checked against
     the model's dimension."""

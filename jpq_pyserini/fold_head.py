@@ -15,7 +15,7 @@ refuse it.
 """
 import sys
 
-from .encoder import TextEncoder
+from .encoder import read_head
 from .errors import Parser, UsageError, cli
 from .fsutil import atomic_dir, check_output_dir
 from .indexdir import FOLDED, inherited, pq_parts, read_index_dir, write_index_dir
@@ -31,7 +31,7 @@ def fold_head(index_dir, output, encoder=None, overwrite=False):
     encoder = encoder or meta.get("query_encoder")
     if not encoder:
         raise UsageError(f"--index {index_dir}: its meta.json names no trained query encoder; pass --encoder DIR")
-    head = TextEncoder(encoder, flag="--encoder").head
+    head = read_head(encoder)
     if head is None:
         raise UsageError(f"--encoder {encoder}: has no query head; stock Pyserini searches --index {index_dir} "
                          f"with it as it is")

@@ -30,22 +30,20 @@ from .pyserini_bridge import (check_topics, drop_flag, is_jpq_encoder, ivf_probe
                               run_module, topics_file)
 
 
-def _check_encoder(encoder, dim, index, encoder_class):
-    from .encoder import EncoderConfig, load_head, model_dim, resolve_model
+def _check_encoder(encoder, dim, index, meta, encoder_class):
+    from .encoder import model_dim, read_head
 
     hidden = model_dim(encoder)
     if hidden != dim:
         raise UsageError(f"--encoder {encoder}: produces {hidden}-dimensional vectors but the index holds {dim} dimensions")
-    path = resolve_model(encoder)
-    has_head = load_head(path, EncoderConfig.detect(path), hidden, name=encoder) is not None
-    if encoder_class in (None, "jpq") and has_head and read_meta(index).get(FOLDED):
+    has_head = read_head(encoder) is not None
+    if encoder_class in (None, "jpq") and has_head and meta.get(FOLDED):
         raise UsageError(f"--index {index}: has the query head folded in (fold-head), and --encoder {encoder} applies "
-                         f"it too; search {read_meta(index)[FOLDED].get('index')} with this encoder instead")
+                         f"it too; search {meta[FOLDED].get('index')} with this encoder instead")
 
 
-def _check_prf(depth, index):
+def _check_prf(depth, index, meta):
     """Pyserini's dense PRF reconstructs its feedback documents through faiss."""
-    meta = read_meta(index)
     if meta.get(FOLDED):
         raise UsageError(f"--prf-depth {depth}: --index {index} has a query head folded in (fold-head), which faiss "
                          f"cannot invert for PRF; search the index it came from")
@@ -85,11 +83,11 @@ def run_pyserini_search(argv):
         check_output_file(known.output)
         index_path, dim = Path(known.index), None
         if index_path.exists() or os.sep in known.index:
-            dim = index_dim(index_path)
+            dim, meta = index_dim(index_path), read_meta(index_path)
             if known.prf_depth > 0:
-                _check_prf(known.prf_depth, index_path)
+                _check_prf(known.prf_depth, index_path, meta)
             if known.encoder:
-                _check_encoder(known.encoder, dim, index_path, known.encoder_class)
+                _check_encoder(known.encoder, dim, index_path, meta, known.encoder_class)
         if known.nprobe is not None:
             _check_nprobe(index_path, known.nprobe)
             argv = drop_flag(argv, "--nprobe")

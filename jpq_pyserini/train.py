@@ -35,7 +35,7 @@ from .datasets import judged_queries
 from .encoder import DEFAULT_ENCODER, QUERY_MAX_LENGTH, TextEncoder, resolve_device
 from .errors import Parser, UsageError, cli, fraction, nonneg_float, nonneg_int, positive_float, positive_int
 from .fsutil import atomic_dir, atomic_file, check_output_dir
-from .indexdir import (flat_vectors, inherited, mark_orthonormal, pq_parts, read_assignment, read_index_dir,
+from .indexdir import (flat_vectors, inherited, pq_parts, read_assignment, read_index_dir,
                        write_assignment, write_index_dir)
 from .loss import RANKING_LOSSES, reconstruction_loss
 from .negatives import NegativeSampler
@@ -549,7 +549,7 @@ def export(cfg, run, best, timing):
     with atomic_dir(out / "index", overwrite=True) as tmp:
         if run.assignment is not None:
             write_assignment(tmp, run.assignment)
-        trained = mark_orthonormal(scorer.write_into(index))  # in place: a copy would be 424 MB more at 8.8M x 48
+        trained = scorer.write_into(index)  # in place: a copy would be 424 MB more at 8.8M x 48
         write_index_dir(tmp, trained, run.docids, {
             **inherited(run.meta, drop=("query_encoder",)),
             "jpq": cfg.target == "pq", "source_index": str(cfg.index),
