@@ -67,6 +67,7 @@ class Spec:
     ablations: list = field(default_factory=list)   # Q3 rows, names in ABLATIONS
     jpq_init: str = "best-on-dev"                   # pq | opq | best-on-dev: the index JPQ starts from
     epochs: int = None                              # overrides the encoder recipe's training epochs
+    seed: int = None                                # k-means/OPQ and training seed (None: the verbs' defaults)
     # expected[system][metric] = [score, tolerance]; the system "flat-ft-on-init{M}" names the
     # fine-tuned-on-flat encoder on whichever index JPQ started from at that M
     expected: dict = field(default_factory=dict)
@@ -136,6 +137,7 @@ def check_settings(spec, path):
          "pq_m", "a list of positive integers")
     need(isinstance(spec.hits, int) and spec.hits >= 1, "hits", "an integer >= 1")
     need(spec.epochs is None or (isinstance(spec.epochs, int) and spec.epochs >= 1), "epochs", "an integer >= 1")
+    need(spec.seed is None or (isinstance(spec.seed, int) and spec.seed >= 0), "seed", "an integer >= 0")
     need(isinstance(spec.methods, list) and set(spec.methods) <= {"pq", "opq"}, "methods", "a list of pq, opq")
     need(spec.jpq_init in ("pq", "opq", "best-on-dev"), "jpq_init", "pq, opq or best-on-dev")
     need(isinstance(spec.metrics, list) and spec.metrics, "metrics", "a list of ranx metric names")
@@ -148,7 +150,7 @@ def check_settings(spec, path):
             raise UsageError(f"SPEC {path}: pq_m: {str(e).replace('--pq-m ', '', 1).replace('--pq-nbits', 'pq_nbits')}") from None
 
 
-def load_spec(path, quick=False):
+def load_spec(path, quick=False, seed=None):
     data = _yaml(path, "SPEC")
     base = Path(path).resolve().parent.parent
     if not (base / "indexes").is_dir():
@@ -158,6 +160,8 @@ def load_spec(path, quick=False):
             raise UsageError(f"SPEC {path}: missing '{key}'")
     if quick:
         data = {**data, **(data.get("quick") or {})}
+    if seed is not None:
+        data["seed"] = seed
     data.setdefault("name", Path(path).stem)
     spec = _typed(Spec, data, f"SPEC {path}")
     spec.index_recipe = recipe("indexes", spec.index, base)
@@ -252,7 +256,8 @@ def build_systems(spec, progress=False):
     flat = artifact("flat", flat_recipe, lambda p: encode_corpus(corpus, p, enc.model, enc.doc_max_length,
                                                                  progress=progress))
     systems = {"bm25": System("bm25"), "flat": System("flat", flat, enc.model, 4 * read_meta(flat)["dim"])}
-    tr = {**enc.train, **({"epochs": spec.epochs} if spec.epochs else {})}
+    seeded = {"seed": spec.seed} if spec.seed is not None else {}
+    tr = {**enc.train, **({"epochs": spec.epochs} if spec.epochs else {}), **seeded}
 
     def trained(name, index_dir, **overrides):
         cfg = TrainConfig(index=str(index_dir), output="", train=spec.train, dev=spec.dev, encoder=enc.model,
@@ -269,8 +274,9 @@ def build_systems(spec, progress=False):
     for m in spec.pq_m:
         for opq in [False] + ([True] if "opq" in spec.methods else []):
             name = f"{'opq' if opq else 'pq'}{m}"
-            rec = {**flat_recipe, "m": m, "nbits": spec.nbits, "opq": opq}
-            path = artifact(name, rec, lambda p, m=m, opq=opq: index_flat_dir(flat, p, m, spec.nbits, opq, threads=1))
+            rec = {**flat_recipe, "m": m, "nbits": spec.nbits, "opq": opq, **seeded}
+            path = artifact(name, rec, lambda p, m=m, opq=opq: index_flat_dir(flat, p, m, spec.nbits, opq, threads=1,
+                                                                              **seeded))
             systems[name] = System(name, path, enc.model, spec.bytes_per_doc(m))
         init[m] = jpq_init(spec, m, systems)
         add_trained(f"jpq{m}", systems[f"{init[m]}{m}"].index_dir, m)
@@ -441,13 +447,13 @@ def training_notes(systems):
     return notes
 
 
-def reproduce(spec_path, output, quick=False, progress=False):
+def reproduce(spec_path, output, quick=False, progress=False, seed=None):
     from ranx import Qrels
     from ._bootstrap import require_java
     from .datasets import load_dataset, load_qrels
 
     require_java()
-    spec = load_spec(spec_path, quick)
+    spec = load_spec(spec_path, quick, seed)
     t_start = time.perf_counter()
     final = Path(output)
     check_writable(final / "report.md", "--output")
@@ -484,7 +490,8 @@ def _report(spec, systems, init, qrels, out, quick, t_start):
         f"# {spec.name}{' (quick)' if quick else ''}",
         f"Machine: {platform.machine()}, {platform.processor() or platform.platform()}; "
         f"{os.cpu_count()} CPUs; took {time.perf_counter() - t_start:.0f} s "
-        f"(artifacts reused where cached); topics {spec.topics}.",
+        f"(artifacts reused where cached); topics {spec.topics}"
+        f"{'' if spec.seed is None else f'; seed {spec.seed}'}.",
         *[part for section in sections for part in section],
         *(["## Training that did not help on dev", "\n".join(notes)] if notes else [])])
     plot(scores, spec, out / "ndcg_vs_bytes.png")
@@ -501,9 +508,13 @@ def main(argv=None):
     p.add_argument("spec", help="eval/<spec>.yaml")
     p.add_argument("--quick", action="store_true", help="the spec's reduced variant (minutes)")
     p.add_argument("--output", default=None, help="report dir (default: runs/reproduce/<spec name>)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of every k-means, OPQ and training step (default: the spec's, else the verbs' own); "
+                        "eval/spread.py runs several to measure the spread the spec's tolerances come from")
     args = p.parse_args(argv)
     spec_name = Path(args.spec).stem + ("-quick" if args.quick else "")
-    _, q2_text, failures, out = reproduce(args.spec, args.output or f"runs/reproduce/{spec_name}", args.quick, progress=True)
+    _, q2_text, failures, out = reproduce(args.spec, args.output or f"runs/reproduce/{spec_name}", args.quick, progress=True,
+                                          seed=args.seed)
     print(q2_text)
     print(f"report: {out / 'report.md'}  plot: {out / 'ndcg_vs_bytes.png'}  runs: {out / 'runs'}")
     if failures:
