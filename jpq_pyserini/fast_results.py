@@ -52,93 +52,108 @@ class Hits:
         return list(self)[i]
 
 
+# Pyserini's own methods while fast_results() is active: (class, name) -> function
+_ORIGINAL = {}
+
+
+def _original(obj, name):
+    return next(_ORIGINAL[c, name] for c in type(obj).__mro__ if (c, name) in _ORIGINAL)
+
+
+def _hits(self, queries, q_ids, k, threads):
+    import faiss
+    if getattr(self, "_jpq_formatter", None) is None:
+        self._jpq_formatter = RunFormatter(self.docids)
+    if faiss.omp_get_max_threads() != threads:  # setting it costs milliseconds even when unchanged
+        faiss.omp_set_num_threads(threads)
+    scores, rows = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    batch = Batch(self.docids, self._jpq_formatter, scores, rows)
+    return {qid: Hits(batch, i) for i, qid in enumerate(q_ids)}
+
+
+def _search(self, query, k=10, threads=1, remove_dups=False, return_vector=False):
+    if return_vector or remove_dups or self.normalize_distances or isinstance(query, dict):
+        return _original(self, "search")(self, query, k, threads, remove_dups, return_vector)
+    emb = self.query_encoder.encode(query) if isinstance(query, str) else np.asarray(query)
+    return _hits(self, emb.reshape(1, self.dimension), [0], k, threads)[0]
+
+
+def _batch_search(self, queries, q_ids, k=10, threads=1, return_vector=False):
+    original = _original(self, "batch_search")
+    if return_vector or self.normalize_distances:
+        return original(self, queries, q_ids, k, threads, return_vector)
+    if not isinstance(queries, np.ndarray):
+        if not all(isinstance(q, str) for q in queries):
+            return original(self, queries, q_ids, k, threads, return_vector)
+        encoder = self.query_encoder
+        if hasattr(encoder, "encode_batch"):
+            queries = np.asarray(encoder.encode_batch(queries))
+        else:  # pre-encoded queries (--encoded-queries): a lookup per query, as Pyserini does
+            queries = np.array([encoder.encode(q) for q in queries], dtype=np.float32)
+    if queries.ndim != 2 or queries.shape[1] != self.dimension:
+        return original(self, queries, q_ids, k, threads, return_vector)
+    return _hits(self, queries, q_ids, k, threads)
+
+
+def _write(self, topic, hits):
+    if not isinstance(hits, Hits) or self.use_max_passage:
+        _drain(self)  # what is queued goes first
+        return _original(self, "write")(self, topic, hits)
+    pending = self.__dict__.setdefault("_jpq_pending", [])
+    if pending and pending[0][1].batch is not hits.batch:
+        _flush(self)
+    pending.append((topic, hits))
+    if len(pending) == len(hits.batch.rows):  # the whole batch: format it while the next is searched
+        _flush(self)
+
+
+def _flush(self):
+    """Queue one formatting job for the pending queries of one batch."""
+    from pyserini import output_writer
+    pending = self.__dict__.pop("_jpq_pending", [])
+    if not pending:
+        return
+    trec = isinstance(self, output_writer.TrecWriter)
+    batch, picked = pending[0][1].batch, [h.i for _, h in pending]
+    heads = [f"{topic} Q0 " if trec else f"{topic}\t" for topic, _ in pending]
+    tail, max_hits, out = (self.tag if trec else ""), self.max_hits, self._file
+    pool = self.__dict__.setdefault("_jpq_pool", ThreadPoolExecutor(1, thread_name_prefix="jpq-writer"))
+    # one worker thread, so batches are written in the order they arrive
+    self.__dict__.setdefault("_jpq_jobs", []).append(pool.submit(
+        lambda: out.write(batch.formatter.lines(heads, batch.rows[picked], batch.scores[picked], tail, trec, max_hits))))
+
+
+def _drain(self):
+    _flush(self)
+    for job in self.__dict__.pop("_jpq_jobs", []):
+        job.result()  # a formatting error surfaces here, before the file is closed
+
+
+def _exit(self, *exc):
+    _drain(self)
+    pool = self.__dict__.pop("_jpq_pool", None)
+    if pool is not None:
+        pool.shutdown(wait=True)
+    return _original(self, "__exit__")(self, *exc)
+
+
 @contextlib.contextmanager
 def fast_results():
     from pyserini import output_writer
     from pyserini.search.faiss import FaissSearcher
 
-    original_search, original_single = FaissSearcher.batch_search, FaissSearcher.search
-    original = {cls: cls.write for cls in (output_writer.TrecWriter, output_writer.MsMarcoWriter)}
-    original_exit = output_writer.OutputWriter.__exit__
-
-    def hits(self, queries, q_ids, k, threads):
-        import faiss
-        if getattr(self, "_jpq_formatter", None) is None:
-            self._jpq_formatter = RunFormatter(self.docids)
-        if faiss.omp_get_max_threads() != threads:  # setting it costs milliseconds even when unchanged
-            faiss.omp_set_num_threads(threads)
-        scores, rows = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        batch = Batch(self.docids, self._jpq_formatter, scores, rows)
-        return {qid: Hits(batch, i) for i, qid in enumerate(q_ids)}
-
-    def search(self, query, k=10, threads=1, remove_dups=False, return_vector=False):
-        if return_vector or remove_dups or self.normalize_distances or isinstance(query, dict):
-            return original_single(self, query, k, threads, remove_dups, return_vector)
-        emb = self.query_encoder.encode(query) if isinstance(query, str) else np.asarray(query)
-        return hits(self, emb.reshape(1, self.dimension), [0], k, threads)[0]
-
-    def batch_search(self, queries, q_ids, k=10, threads=1, return_vector=False):
-        if return_vector or self.normalize_distances:
-            return original_search(self, queries, q_ids, k, threads, return_vector)
-        if not isinstance(queries, np.ndarray):
-            if not all(isinstance(q, str) for q in queries):
-                return original_search(self, queries, q_ids, k, threads, return_vector)
-            encoder = self.query_encoder
-            if hasattr(encoder, "encode_batch"):
-                queries = np.asarray(encoder.encode_batch(queries))
-            else:  # pre-encoded queries (--encoded-queries): a lookup per query, as Pyserini does
-                queries = np.array([encoder.encode(q) for q in queries], dtype=np.float32)
-        if queries.ndim != 2 or queries.shape[1] != self.dimension:
-            return original_search(self, queries, q_ids, k, threads, return_vector)
-        return hits(self, queries, q_ids, k, threads)
-
-    def make_write(cls):
-        def write(self, topic, hits):
-            if not isinstance(hits, Hits) or self.use_max_passage:
-                drain(self)  # what is queued goes first
-                return original[cls](self, topic, hits)
-            pending = self.__dict__.setdefault("_jpq_pending", [])
-            if pending and pending[0][1].batch is not hits.batch:
-                flush(self)
-            pending.append((topic, hits))
-            if len(pending) == len(hits.batch.rows):  # the whole batch: format it while the next is searched
-                flush(self)
-        return write
-
-    def flush(self):
-        """Queue one formatting job for the pending queries of one batch."""
-        pending = self.__dict__.pop("_jpq_pending", [])
-        if not pending:
-            return
-        trec = isinstance(self, output_writer.TrecWriter)
-        batch, picked = pending[0][1].batch, [h.i for _, h in pending]
-        heads = [f"{topic} Q0 " if trec else f"{topic}\t" for topic, _ in pending]
-        tail, max_hits, out = (self.tag if trec else ""), self.max_hits, self._file
-        pool = self.__dict__.setdefault("_jpq_pool", ThreadPoolExecutor(1, thread_name_prefix="jpq-writer"))
-        # one worker thread, so batches are written in the order they arrive
-        self.__dict__.setdefault("_jpq_jobs", []).append(pool.submit(
-            lambda: out.write(batch.formatter.lines(heads, batch.rows[picked], batch.scores[picked], tail, trec, max_hits))))
-
-    def drain(self):
-        flush(self)
-        for job in self.__dict__.pop("_jpq_jobs", []):
-            job.result()  # a formatting error surfaces here, before the file is closed
-
-    def exit(self, *exc):
-        drain(self)
-        pool = self.__dict__.pop("_jpq_pool", None)
-        if pool is not None:
-            pool.shutdown(wait=True)
-        return original_exit(self, *exc)
-
-    FaissSearcher.batch_search, FaissSearcher.search = batch_search, search
-    for cls in original:
-        cls.write = make_write(cls)
-    output_writer.OutputWriter.__exit__ = exit
+    patches = {(FaissSearcher, "batch_search"): _batch_search, (FaissSearcher, "search"): _search,
+               (output_writer.TrecWriter, "write"): _write, (output_writer.MsMarcoWriter, "write"): _write,
+               (output_writer.TrecWriter, "__exit__"): _exit, (output_writer.MsMarcoWriter, "__exit__"): _exit}
+    saved = {key: key[0].__dict__.get(key[1]) for key in patches}  # None: inherited, nothing to put back
+    _ORIGINAL.update({key: getattr(*key) for key in patches})
+    for (cls, name), fn in patches.items():
+        setattr(cls, name, fn)
     try:
         yield
     finally:
-        FaissSearcher.batch_search, FaissSearcher.search = original_search, original_single
-        for cls, write in original.items():
-            cls.write = write
-        output_writer.OutputWriter.__exit__ = original_exit
+        for (cls, name), fn in saved.items():
+            if fn is None:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, fn)

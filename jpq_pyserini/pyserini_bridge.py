@@ -87,8 +87,9 @@ def run_module(module, argv):
 
 @contextlib.contextmanager
 def jpq_encoder_choice():
-    """Let Pyserini's argparse accept ``--encoder-class jpq``; its choices list is hard-coded."""
-    from . import query_encoder  # noqa: F401  registers "jpq" in Pyserini's encoder map
+    """Let Pyserini's argparse accept ``--encoder-class jpq`` (its choices list is hard-coded),
+    and its encoder map find the class; both as they were afterwards."""
+    from .query_encoder import registered
 
     original = argparse._ActionsContainer.add_argument
 
@@ -99,7 +100,8 @@ def jpq_encoder_choice():
 
     argparse._ActionsContainer.add_argument = add_argument
     try:
-        yield
+        with registered():
+            yield
     finally:
         argparse._ActionsContainer.add_argument = original
 

@@ -1,10 +1,11 @@
 """``JpqQueryEncoder``: a Pyserini ``QueryEncoder`` over a JPQ encoder dir (or any HF encoder,
 or an ONNX encoder dir from ``export-onnx``, run on ONNX Runtime).
 
-Importing this module imports ``pyserini.encode`` (torch, transformers); ``register()``
-adds the class to Pyserini's ``query_encoder_class_map`` under ``jpq`` so that Pyserini's
-own search command can pick it.
+Importing this module imports ``pyserini.encode`` (torch, transformers) and changes nothing
+in Pyserini; ``registered()`` puts the class first in Pyserini's ``query_encoder_class_map``
+under ``jpq`` while Pyserini's own search command runs inside the plugin's ``search``.
 """
+import contextlib
 from pathlib import Path
 
 import torch
@@ -55,12 +56,14 @@ class JpqQueryEncoder(QueryEncoder):
         return self.encoder.encode(list(queries), batch_size=max(1, len(queries)))
 
 
-def register():
-    if query_encoder_class_map.get("jpq") is not JpqQueryEncoder:
-        items = [(k, v) for k, v in query_encoder_class_map.items() if k != "jpq"]
+@contextlib.contextmanager
+def registered():
+    """Pyserini's encoder map with ``jpq`` first (it wins Pyserini's keyword match), restored after."""
+    saved = dict(query_encoder_class_map)
+    query_encoder_class_map.clear()
+    query_encoder_class_map.update({"jpq": JpqQueryEncoder, **{k: v for k, v in saved.items() if k != "jpq"}})
+    try:
+        yield
+    finally:
         query_encoder_class_map.clear()
-        query_encoder_class_map["jpq"] = JpqQueryEncoder  # first: wins Pyserini's keyword match
-        query_encoder_class_map.update(items)
-
-
-register()
+        query_encoder_class_map.update(saved)

@@ -98,7 +98,7 @@ def run_pyserini_search(argv):
             argv = replace_flag(argv, "--topics", converted)
         check_topics(converted or known.topics, known.topics_format)
         if known.encoded_queries and Path(known.encoded_queries).exists() and dim is not None:
-            from .encode_queries import check_encoded_queries
+            from .encoded_queries import check_encoded_queries
             check_encoded_queries(known.encoded_queries, dim, converted or known.topics,
                                   known.topics_format, shown=known.topics)
     output = Path(known.output) if known else None
