@@ -24,7 +24,9 @@ SPECS = {"scifact": ROOT / "eval" / "scifact.yaml", "nfcorpus": ROOT / "eval" / 
 # (faiss-cpu's wheel dispatches at run time; the script asks faiss.SIMDConfig for the level)
 PATHS = {
     "this CPU's own": {},
+    "this CPU's own, 2 threads": {"BUILD_THREADS": "2"},
     "OpenBLAS Haswell (AVX2)": {"OPENBLAS_CORETYPE": "Haswell"},
+    "OpenBLAS SkylakeX (AVX-512, Intel servers)": {"OPENBLAS_CORETYPE": "SkylakeX"},
     "OpenBLAS Sandybridge (AVX)": {"OPENBLAS_CORETYPE": "Sandybridge"},
     "faiss AVX2": {"SIMD_LEVEL": "AVX2"},
     "faiss scalar": {"SIMD_LEVEL": "NONE"},
@@ -43,7 +45,7 @@ def build_and_score(flat, m, opq, seed, queries, qrels_path, work):
     if os.environ.get("SIMD_LEVEL"):
         faiss.SIMDConfig.set_level(getattr(faiss, "SIMDLevel_" + os.environ["SIMD_LEVEL"]))
     out = Path(work) / "index"
-    index_flat_dir(flat, out, m, 8, opq, threads=1, seed=seed)
+    index_flat_dir(flat, out, m, 8, opq, threads=int(os.environ.get("BUILD_THREADS", "1")), seed=seed)
     index, docids, _ = read_index_dir(out)
     data = np.load(queries)
     qids = json.loads(Path(str(queries) + ".json").read_text())
@@ -110,7 +112,7 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"# {spec.name}: untrained indexes per floating-point code path and per seed", "",
              f"Command: `python eval/kernels.py {args.collection} --m {' '.join(map(str, args.m))} "
-             f"--seeds {' '.join(map(str, args.seeds))}`; one thread per build; nDCG@10 on `{spec.topics}` "
+             f"--seeds {' '.join(map(str, args.seeds))}`; one thread per build unless named; nDCG@10 on `{spec.topics}` "
              "(the untrained encoder, 100 hits). Code paths other than this CPU's own are forced through "
              "`OPENBLAS_CORETYPE` and `faiss.SIMDConfig.set_level`, with seed 1234, the index verb's default.", "",
              "| index | build | nDCG@10 | faiss file sha1 |", "|---|---|---:|---|"]

