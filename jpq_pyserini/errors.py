@@ -71,7 +71,9 @@ def cli(prog):
     def wrap(main):
         @functools.wraps(main)
         def run(argv=None):
+            from ._bootstrap import command_env
             from .fsutil import output_locks
+            command_env()  # also when a verb's main is called from Python: -Xrs before the JVM starts
             try:
                 with output_locks(), _sigterm_raises():
                     return main(argv)

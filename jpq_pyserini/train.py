@@ -15,6 +15,7 @@ which Pyserini's stock FaissSearcher loads with ``JpqQueryEncoder(encoder/)``.
 Several processes: ``torchrun --nproc-per-node N -m jpq_pyserini.train ...`` (gloo on CPU,
 NCCL on GPU): each rank takes a slice of every global batch and gradients are all-reduced.
 """
+import argparse
 import dataclasses
 import json
 import math
@@ -76,6 +77,7 @@ class TrainConfig:
     query_max_length: int = QUERY_MAX_LENGTH
     flat: str = None                    # flat index dir for --loss mse (default: the PQ index's source)
     save_steps: int = 0
+    select: str = "dev"                 # dev: the dev-best epoch (0 = untrained) | last: the last, as the reference
     dropout: float = None               # override the encoder's dropout (0 makes steps deterministic)
     seed: int = 42
     device: str = None
@@ -104,6 +106,8 @@ class TrainConfig:
         need(self.dropout is None or 0 <= self.dropout < 1, "dropout", self.dropout, "a rate in [0, 1)")
         if self.loss != "mse" and self.loss not in RANKING_LOSSES:
             raise UsageError(f"--loss {self.loss}: expected {', '.join(RANKING_LOSSES)} or mse")
+        if self.select not in ("dev", "last"):
+            raise UsageError(f"--select {self.select}: expected dev or last")
         if self.query_head not in ("linear", "none"):
             raise UsageError(f"--query-head {self.query_head}: expected linear or none")
         if self.lr == 0 and self.query_head == "none" and not (self.target == "pq" and self.centroid_training):
@@ -118,6 +122,30 @@ class TrainConfig:
         # --resume (a run moved to a GPU machine): on PQ and fast-scan indexes both are exact.
         skip = {"output", "device", "save_steps", "mining", "mining_threshold"}
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+
+
+# --preset paper: the reference implementation's settings, jingtaozhan/JPQ jpq/run_train.py
+# (commit 16ba1a0) and its README; each value with the line it comes from. The centroid lr by
+# M is already the default (README: "5e-6 for M = 16/24, 2e-5 for M = 32, and 1e-4 for M =
+# 48/64/96"), as are the paper's loss, every relevant document and dynamic top-200 negatives.
+PAPER = {
+    "query_head": ("none", "the reference trains RobertaDot itself: no head"),
+    "lr": (5e-6, 'parser.add_argument("--lr", default=5e-6, type=float)'),
+    "temperature": (1.0, "compute_loss: torch.log(1 + torch.exp(pair_diff)), no temperature"),
+    "warmup_steps": (2000, 'parser.add_argument("--warmup_steps", default=2000, type=int)'),
+    "epochs": (6, 'parser.add_argument("--num_train_epochs", default=6, type=int)'),
+    "batch_size": (32, 'parser.add_argument("--train_batch_size", type=int, default=32)'),
+    "neg_topk": (200, 'parser.add_argument("--loss_neg_topK", type=int, default=200)'),
+    "lambda_cut": (200, 'README: "lambda_cut should be set to 200 for passage ranking task"'),
+    "weight_decay": (0.01, 'parser.add_argument("--weight_decay", default=0.01, type=float)'),
+    "clip": (1.0, 'parser.add_argument("--max_grad_norm", default=1.0, type=float)'),
+    "query_max_length": (32, 'parser.add_argument("--max_seq_length", type=int, default=32)'),
+    "seed": (42, "parser.add_argument('--seed', type=int, default=42)"),
+    "select": ("last", "save_model(..., f'epoch-{epoch_idx+1}') every epoch; no dev split"),
+    "patience": (0, "no early stopping: num_train_epochs epochs"),
+    "backoff": (0.0, "no back-off"),
+}
+PRESETS = {"paper": PAPER}
 
 
 def default_centroid_lr(m):
@@ -405,7 +433,8 @@ def _train(run, cfg, resume, progress, stop_after):
     step, best, best_state = start_or_resume(run, resume, last, best_dir)
 
     def end_of_epoch(epoch, record):
-        """Dev metrics, best-epoch selection (epoch 0 = the untrained model), log line."""
+        """Dev metrics, the epoch to export (the dev-best, epoch 0 = the untrained model; or
+        with ``--select last`` each epoch in turn), log line."""
         nonlocal best, best_state
         t0 = time.perf_counter()
         dev = {f"dev_{k}": v for k, v in evaluate_dev(lambda qids: queries(run, run.dev, qids, training=False),
@@ -413,7 +442,7 @@ def _train(run, cfg, resume, progress, stop_after):
         dev_seconds = round(time.perf_counter() - t0, 2)
         with open(out / "train_log.jsonl", "a") as f:
             f.write(json.dumps({"epoch": epoch, "step": step, **record, **dev, "dev_seconds": dev_seconds}) + "\n")
-        if best is None or dev["dev_ndcg@10"] > best["ndcg@10"]:
+        if best is None or dev["dev_ndcg@10"] > best["ndcg@10"] or cfg.select == "last":
             start = dev["dev_ndcg@10"] if best is None else best["start_ndcg@10"]
             best = {**dev, "ndcg@10": dev["dev_ndcg@10"], "epoch": epoch, "start_ndcg@10": start}
             best_state = checkpoint.snapshot(run)
@@ -539,9 +568,14 @@ def export(cfg, run, best, timing):
     saying plainly whether training helped on dev."""
     out, encoder, scorer, index = run.out, run.encoder, run.scorer, run.index
     start = best["start_ndcg@10"]
-    improved = best["epoch"] > 0
-    verdict = (f"improved dev nDCG@10 from {start:.4f} to {best['ndcg@10']:.4f} (epoch {best['epoch']})" if improved
-               else f"training did not improve on dev (nDCG@10 {start:.4f}): exported the untrained model")
+    if cfg.select == "last":
+        improved = best["ndcg@10"] > start
+        verdict = (f"exported the last epoch ({best['epoch']}), as --select last asks: dev nDCG@10 {start:.4f} "
+                   f"before training, {best['ndcg@10']:.4f} after")
+    else:
+        improved = best["epoch"] > 0
+        verdict = (f"improved dev nDCG@10 from {start:.4f} to {best['ndcg@10']:.4f} (epoch {best['epoch']})" if improved
+                   else f"training did not improve on dev (nDCG@10 {start:.4f}): exported the untrained model")
     if run.head is not None:
         encoder.head = run.head
     with atomic_dir(out / "encoder", overwrite=True) as tmp:
@@ -571,7 +605,10 @@ def export(cfg, run, best, timing):
 
 
 def build_parser():
-    p = Parser(prog="jpq-pyserini train", description=__doc__.splitlines()[0])
+    p = Parser(prog="jpq-pyserini train", description=__doc__.splitlines()[0],
+               formatter_class=argparse.RawDescriptionHelpFormatter,
+               epilog="--preset paper, from jingtaozhan/JPQ jpq/run_train.py (commit 16ba1a0) and its README:\n"
+                      + "\n".join(f"  --{k.replace('_', '-')} {v}: {line}" for k, (v, line) in PAPER.items()))
     d = TrainConfig(index="", output="")
     p.add_argument("--index", required=True, help="PQ index dir (or a flat one with --target flat)")
     p.add_argument("--output", required=True, help="training output dir")
@@ -611,7 +648,12 @@ def build_parser():
     p.add_argument("--flat", default=None, help="flat index dir with the document vectors (--loss mse)")
     p.add_argument("--save-steps", type=nonneg_int, default=0, help="also checkpoint every N steps")
     p.add_argument("--dropout", type=fraction, default=None, help="override the encoder's dropout rate")
+    p.add_argument("--select", choices=["dev", "last"], default=d.select,
+                   help="the epoch exported: the dev-best (epoch 0 = the untrained model), or the last")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="paper: jingtaozhan/JPQ's run_train.py settings, each overridable by its own flag: "
+                        + "; ".join(f"--{k.replace('_', '-')} {v}" for k, (v, _) in PAPER.items()))
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoints/last")
@@ -619,9 +661,20 @@ def build_parser():
     return p
 
 
+def parse_args(argv):
+    """The flags, over the preset's values (a flag given explicitly wins over its preset)."""
+    parser = build_parser()
+    preset = parser.parse_args(argv).preset
+    if preset:
+        parser.set_defaults(**{k: v for k, (v, _) in PRESETS[preset].items()})
+    args = vars(parser.parse_args(argv))
+    args.pop("preset")
+    return args
+
+
 @cli("jpq-pyserini train")
 def main(argv=None):
-    args = vars(build_parser().parse_args(argv))
+    args = parse_args(argv)
     resume, overwrite, threads = args.pop("resume"), args.pop("overwrite"), args.pop("threads")
     if threads:
         torch.set_num_threads(threads)

@@ -244,3 +244,25 @@ def test_default_trains_head_and_centroids_on_a_frozen_encoder(pq_dir, tiny_beir
     hits = FaissSearcher(str(tmp_path / "t" / "index"), JpqQueryEncoder(str(tmp_path / "t" / "encoder"))).search(text, k=10)
     assert [h.docid for h in hits] == [docids[i] for i in ranked_in_training]
     np.testing.assert_allclose([h.score for h in hits], expected[ranked_in_training].numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_preset_paper_sets_the_reference_settings_and_a_flag_overrides_one():
+    from jpq_pyserini.train import PAPER, parse_args
+    args = parse_args(["--index", "x", "--output", "y", "--preset", "paper", "--epochs", "2"])
+    assert args["epochs"] == 2  # given explicitly: the flag wins
+    assert {k: args[k] for k in PAPER if k != "epochs"} == {k: v for k, (v, _) in PAPER.items() if k != "epochs"}
+    assert args["query_head"] == "none" and args["lr"] == 5e-6 and args["select"] == "last"
+    assert parse_args(["--index", "x", "--output", "y"])["select"] == "dev"  # no preset: the defaults
+
+
+def test_select_last_exports_the_last_epoch_whatever_dev_says(pq_dir, tiny_beir, tmp_path):
+    """The reference exports its last epoch: with --select last the export is the last
+    checkpoint's weights, even when an earlier epoch scored higher on dev."""
+    cfg = dataclasses.replace(_cfg(pq_dir, tiny_beir, tmp_path / "t"), epochs=3, head_lr=0.5, centroid_lr=0.05,
+                              select="last", backoff=0.0, patience=0)
+    summary = train_jpq(cfg, progress=False)
+    assert summary["best"]["epoch"] == 3 and "last epoch (3)" in summary["verdict"]
+    from jpq_pyserini.checkpoint import read_weights
+    exported = PQCodebook.from_faiss(read_index_dir(tmp_path / "t" / "index")[0]).centroids
+    assert torch.equal(exported, _last_weights(tmp_path / "t")["centroids"])
+    assert torch.equal(exported, read_weights(tmp_path / "t" / "checkpoints" / "best")["centroids"])
