@@ -33,12 +33,13 @@ def score(index, encoder, spec, run_file, *flags):
     return {m: round(float(v), 4) for m, v in evaluate(spec.qrels, str(run_file), METRICS).items()}
 
 
-def write_table(name, header, rows, command):
-    """Print a markdown table and write it to eval/results/portable/NAME.md with its command."""
+def write_table(name, header, rows, command, folder="portable"):
+    """Print a markdown table and write it to eval/results/FOLDER/NAME.md with its command."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     text = "\n".join(lines) + "\n"
     print(text, file=sys.stderr)
-    out = ROOT / "eval" / "results" / "portable" / f"{name}.md"
+    out = ROOT / "eval" / "results" / folder / f"{name}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(f"Command: `{command}`\n\n{text}")
     return out
