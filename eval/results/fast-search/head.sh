@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 6: the fast-scan and IVF rows with the query-head recipe (train's current defaults).
+# The fast-scan and IVF rows with the query-head recipe (train's defaults: --query-head linear --lr 0).
 export HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE TQDM_DISABLE=1
 J=.venv/bin/jpq-pyserini
 D=$(realpath ../shared/data/nfcorpus)
