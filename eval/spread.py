@@ -42,11 +42,6 @@ def run_seed(spec_path, quick, seed, out):
         sys.exit(f"[spread] reproduce failed for seed {seed}")
 
 
-def roles(init):
-    """flat-ft-on-init{M} -> the system it names in one seed's run."""
-    return {f"flat-ft-on-init{m}": f"flat-ft-on-{start}{m}" for m, start in init.items()}
-
-
 def per_query(qrels, out, system, metric):
     """{qid: score} of one seed's run of a system (ranx keeps each query's score in the run)."""
     from ranx import Run, evaluate
@@ -82,7 +77,7 @@ def main():
 
     from ranx import Qrels
     from jpq_pyserini.datasets import load_dataset, load_qrels
-    from jpq_pyserini.reproduce import load_spec
+    from jpq_pyserini.reproduce import init_roles, load_spec
 
     spec_path = SPECS[args.collection]
     spec = load_spec(spec_path, args.quick)
@@ -99,7 +94,7 @@ def main():
     def named(seed):
         res = results[seed]
         init = {int(m): v for m, v in res["jpq_init"].items()}
-        back = {v: k for k, v in roles(init).items()}
+        back = {v: k for k, v in init_roles(init).items()}
         return {back.get(sys_, sys_): sys_ for sys_ in res["scores"]}, init
 
     names = {s: named(s)[0] for s in args.seeds}

@@ -420,10 +420,16 @@ def tables(spec, scores, runs, info, init, qrels):
             (f"## Q3: ablations at M={main}", table(q3, ["system"] + metrics))], q2_text
 
 
+def init_roles(init):
+    """The spec's role names -> the systems of one run: flat-ft-on-init{M} is the
+    flat-trained encoder on whichever index JPQ started from at M ({M: "pq" | "opq"})."""
+    return {f"flat-ft-on-init{m}": f"flat-ft-on-{start}{m}" for m, start in init.items()}
+
+
 def check_expected(spec, scores, init):
     """Every expected score outside its tolerance, as one line each."""
     failures = []
-    roles = {f"flat-ft-on-init{m}": f"flat-ft-on-{init[m]}{m}" for m in spec.pq_m}
+    roles = init_roles(init)
     for system, expected in (spec.expected or {}).items():
         system = roles.get(system, system)
         for metric, (value, tol) in expected.items():
