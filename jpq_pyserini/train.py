@@ -652,8 +652,8 @@ def build_parser():
                    help="the epoch exported: the dev-best (epoch 0 = the untrained model), or the last")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help="paper: jingtaozhan/JPQ's run_train.py settings, each overridable by its own flag: "
-                        + "; ".join(f"--{k.replace('_', '-')} {v}" for k, (v, _) in PAPER.items()))
+                   help="paper: jingtaozhan/JPQ's run_train.py settings (listed below); a flag given "
+                        "explicitly wins over its preset value")
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoints/last")
