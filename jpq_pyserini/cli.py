@@ -13,10 +13,13 @@ VERBS = {
     "encode-queries": "pre-encode topics for search --encoded-queries (mirrors pyserini.encode.query)",
     "search": "Pyserini's pyserini.search.faiss with the JPQ encoder registered",
     "bm25": "BM25 baseline through Pyserini's Lucene",
+    "hybrid": "Pyserini's pyserini.search.hybrid (dense + BM25 fusion) with the JPQ encoder registered",
     "validate": "check TREC / MS MARCO run files",
     "eval": "ranx evaluation with significance tests",
     "reproduce": "run a reproduction spec end to end",
     "submit": "package dev/eval runs for the MS MARCO leaderboard",
+    "package": "a trained model as a prebuilt-index tarball with a Pyserini-style entry (md5, size, documents)",
+    "indexes": "list (or add) the registered prebuilt JPQ indexes that search --index NAME resolves",
 }
 
 

@@ -68,6 +68,20 @@ def readable_topics(source, topics_format="default"):
     return converted
 
 
+def check_encoder(encoder, dim, index, meta, encoder_class):
+    """One line for an encoder that cannot search this index (dimension, a head applied twice)."""
+    from .encoder import model_dim, read_head
+    from .indexdir import FOLDED
+
+    hidden = model_dim(encoder)
+    if hidden != dim:
+        raise UsageError(f"--encoder {encoder}: produces {hidden}-dimensional vectors but the index holds {dim} dimensions")
+    has_head = read_head(encoder) is not None
+    if encoder_class in (None, "jpq") and has_head and meta.get(FOLDED):
+        raise UsageError(f"--index {index}: has the query head folded in (fold-head), and --encoder {encoder} applies "
+                         f"it too; search {meta[FOLDED].get('index')} with this encoder instead")
+
+
 def is_jpq_encoder(encoder):
     """A JPQ encoder dir, or the embedded default: both want ``--encoder-class jpq``."""
     from .encoder import CONFIG_FILE, embedded_model_path

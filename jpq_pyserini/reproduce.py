@@ -212,6 +212,7 @@ class System:
     index_dir: object = None                        # None: BM25 through Lucene
     encoder: object = None
     bytes_per_doc: float = None
+    hybrid: bool = False                            # fused with BM25 (fusion.py), weight chosen on dev
 
 
 def jpq_init(spec, m, systems):
@@ -292,18 +293,27 @@ def build_systems(spec, progress=False):
     for ab in spec.ablations:
         extra = {"flat": str(flat)} if ab == "mse-loss" else {}
         add_trained(f"jpq{main}-{ab}", start.index_dir, main, **ABLATIONS[ab], **extra)
+    jpq = systems[f"jpq{main}"]
+    systems[f"bm25+jpq{main}"] = System(f"bm25+jpq{main}", jpq.index_dir, jpq.encoder, jpq.bytes_per_doc, hybrid=True)
     return systems, init
 
 
+def _size(folder):
+    return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
+
+
 def run_system(system, spec, out_dir):
-    """Search the topics with Pyserini's searchers; returns (run file, encode ms/q, search ms/q, index MB).
+    """Search the topics with Pyserini's searchers; returns (run file, encode ms/q, search ms/q,
+    index MB, the fusion weight's dev record or None).
 
     Latency is measured with one thread (torch and faiss), query encoding and index search
-    apart.
+    apart (a hybrid's encoding is inside its search time).
     """
+    note = None
     import torch
     import faiss
-    from .datasets import iter_queries, load_dataset
+    from .bm25 import lucene_index
+    from .datasets import iter_queries, load_dataset, load_qrels
     from .runs import write_trec
 
     queries = iter_queries(load_dataset(spec.topics), spec.topics)
@@ -312,13 +322,26 @@ def run_system(system, spec, out_dir):
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
     try:
-        if system.index_dir is None:
+        if system.hybrid:
+            from . import fusion
+            lucene = lucene_index(spec.index_recipe.corpus)
+            hybrid = fusion.searcher(system.index_dir, system.encoder, lucene)
+            dev = iter_queries(load_dataset(spec.dev), spec.dev)
+            alpha, grid = fusion.choose_alpha(fusion.SideHits.search(hybrid, dev, spec.hits),
+                                              load_qrels(load_dataset(spec.dev), spec.dev, "dev"), spec.hits)
+            note = {"alpha": alpha, "normalization": fusion.NORMALIZATION, "dev": spec.dev, "dev ndcg@10": grid}
+            size = (Path(system.index_dir) / "index").stat().st_size + _size(lucene)
+            hybrid.batch_search(texts[:8], qids[:8], k0=10, k=10, threads=1)  # warm-up
+            t0 = time.perf_counter()
+            results = hybrid.batch_search(texts, qids, k0=spec.hits, k=spec.hits, threads=1, alpha=alpha,
+                                          normalization=fusion.NORMALIZATION)
+            encode_ms, search_ms = 0.0, 1000 * (time.perf_counter() - t0) / len(qids)
+        elif system.index_dir is None:
             from pyserini.search.lucene import LuceneSearcher
-            from .bm25 import lucene_index
             lucene = lucene_index(spec.index_recipe.corpus)
             searcher = LuceneSearcher(str(lucene))
             searcher.set_bm25(0.9, 0.4)
-            size = sum(f.stat().st_size for f in lucene.rglob("*") if f.is_file())
+            size = _size(lucene)
             searcher.batch_search(texts[:8], qids[:8], k=10, threads=1)  # warm-up
             t0 = time.perf_counter()
             results = searcher.batch_search(texts, qids, k=spec.hits, threads=1)
@@ -341,7 +364,7 @@ def run_system(system, spec, out_dir):
     path = out_dir / "runs" / f"{system.name}.trec"
     with atomic_file(path) as tmp:
         write_trec(tmp, {qid: results[qid] for qid in qids}, system.name)
-    return path, encode_ms, search_ms, size / 2 ** 20
+    return path, encode_ms, search_ms, size / 2 ** 20, note
 
 
 # ---------------------------------------------------------------- tables and plot
@@ -399,8 +422,8 @@ def tables(spec, scores, runs, info, init, qrels):
                     make_comparable=True).comparisons[f"jpq{m}", ft][metrics[0]]["p_value"]
         q1[-1][f"JPQ vs flat-fine-tuned, p ({metrics[0]})"] = f"{p:.2g}{' *' if p < 0.05 else ''}"
     jpq = f"jpq{main}"
-    q2_names = [n for n in ["bm25", "flat", "flat-ft", f"flat-ft-on-{init[main]}{main}", f"pq{main}", f"opq{main}", jpq]
-                if n in scores]
+    q2_names = [n for n in ["bm25", "flat", "flat-ft", f"flat-ft-on-{init[main]}{main}", f"pq{main}", f"opq{main}",
+                            f"bm25+{jpq}", jpq] if n in scores]
     report = compare(qrels, [runs[n] for n in q2_names], metrics, stat_test="student", make_comparable=True)
     q2 = []
     for n in q2_names:
@@ -483,9 +506,11 @@ def _report(spec, systems, init, qrels, out, quick, t_start):
     """Search every system, then write runs, tables, plot and scores into ``out``."""
     from ranx import Run, evaluate
 
-    scores, runs, info = {}, {}, {}
+    scores, runs, info, fusion = {}, {}, {}, {}
     for name, system in systems.items():
-        path, encode_ms, search_ms, mb = run_system(system, spec, out)
+        path, encode_ms, search_ms, mb, note = run_system(system, spec, out)
+        if note:
+            fusion[name] = note
         runs[name] = Run.from_file(str(path), kind="trec", name=name)
         scores[name] = {k: float(v) for k, v in evaluate(qrels, runs[name], spec.metrics, make_comparable=True).items()}
         info[name] = {"encode ms/q": f"{encode_ms:.2f}", "search ms/q": f"{search_ms:.2f}", "index MB": f"{mb:.2f}",
@@ -499,12 +524,16 @@ def _report(spec, systems, init, qrels, out, quick, t_start):
         f"(artifacts reused where cached); topics {spec.topics}"
         f"{'' if spec.seed is None else f'; seed {spec.seed}'}.",
         *[part for section in sections for part in section],
+        *(["## Fusion weights (chosen on the dev split)", "\n".join(
+            f"- {n}: Pyserini's hybrid score alpha * BM25 + dense on min-max normalised scores, alpha = {f['alpha']} "
+            f"(dev {f['dev']} nDCG@10 {f['dev ndcg@10'][f['alpha']]:.4f}; {len(f['dev ndcg@10'])} weights tried, "
+            f"{min(f['dev ndcg@10'])} to {max(f['dev ndcg@10'])})" for n, f in fusion.items())] if fusion else []),
         *(["## Training that did not help on dev", "\n".join(notes)] if notes else [])])
     plot(scores, spec, out / "ndcg_vs_bytes.png")
     with atomic_file(out / "report.md") as tmp:
         tmp.write_text(text + "\n")
     with atomic_file(out / "scores.json") as tmp:
-        tmp.write_text(json.dumps({"scores": scores, "info": info, "jpq_init": init}, indent=2) + "\n")
+        tmp.write_text(json.dumps({"scores": scores, "info": info, "jpq_init": init, "fusion": fusion}, indent=2) + "\n")
     return text, q2_text, scores
 
 

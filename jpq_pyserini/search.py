@@ -12,6 +12,8 @@ itself. Around it we add what Pyserini lacks:
     (default: the count recorded in the index);
   * ``--encoder`` also takes an ONNX encoder dir (``export-onnx``), run on ONNX Runtime, and
     ``--encoded-queries`` a dir from ``encode-queries``;
+  * ``--index NAME`` also names a package registered by ``package`` (md5 checked, unpacked
+    into the cache once), whose bundled query encoder serves when ``--encoder`` is not given;
   * checks that fail with one line before Pyserini starts (index dir, docid count, encoder
     or encoded-queries dimension, unknown topics, empty queries), and a run file that
     appears only complete.
@@ -21,25 +23,14 @@ import os
 import sys
 from pathlib import Path
 
+from . import prebuilt
 from ._bootstrap import require_java
 from .errors import Parser, UsageError, cli, positive_int
 from .fast_results import fast_results
 from .fsutil import atomic_file, check_output_file
 from .indexdir import FOLDED, faiss_reason, index_dim, read_meta
-from .pyserini_bridge import (check_topics, drop_flag, is_jpq_encoder, ivf_probes, jpq_encoder_choice, replace_flag,
-                              run_module, topics_file)
-
-
-def _check_encoder(encoder, dim, index, meta, encoder_class):
-    from .encoder import model_dim, read_head
-
-    hidden = model_dim(encoder)
-    if hidden != dim:
-        raise UsageError(f"--encoder {encoder}: produces {hidden}-dimensional vectors but the index holds {dim} dimensions")
-    has_head = read_head(encoder) is not None
-    if encoder_class in (None, "jpq") and has_head and meta.get(FOLDED):
-        raise UsageError(f"--index {index}: has the query head folded in (fold-head), and --encoder {encoder} applies "
-                         f"it too; search {meta[FOLDED].get('index')} with this encoder instead")
+from .pyserini_bridge import (check_encoder, check_topics, drop_flag, is_jpq_encoder, ivf_probes, jpq_encoder_choice,
+                              replace_flag, run_module, topics_file)
 
 
 def _check_prf(depth, index, meta):
@@ -81,13 +72,15 @@ def run_pyserini_search(argv):
         raise UsageError("--index, --topics and --output are required")
     if known is not None:
         check_output_file(known.output)
+        argv, known.index, known.encoder = prebuilt.in_argv(argv, known.index, known.encoder,
+                                                            bool(known.encoded_queries))
         index_path, dim = Path(known.index), None
         if index_path.exists() or os.sep in known.index:
             dim, meta = index_dim(index_path), read_meta(index_path)
             if known.prf_depth > 0:
                 _check_prf(known.prf_depth, index_path, meta)
             if known.encoder:
-                _check_encoder(known.encoder, dim, index_path, meta, known.encoder_class)
+                check_encoder(known.encoder, dim, index_path, meta, known.encoder_class)
         if known.nprobe is not None:
             _check_nprobe(index_path, known.nprobe)
             argv = drop_flag(argv, "--nprobe")
