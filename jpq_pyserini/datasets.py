@@ -3,15 +3,13 @@
 ``load_dataset(name)`` is the one entry point. ``name`` is
   * an ir_datasets id: ``jpq-pyserini/scifact[/train[/dev|/fit]|/test]`` (shipped, offline)
     or any official id such as ``beir/scifact/test`` (needs the network once);
-  * a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``), optionally
-    followed by ``/<split>`` to select the split's queries and qrels;
-  * a TSV folder (``docs.tsv`` or ``collection.tsv``; ``queries.tsv`` + ``qrels.txt``, or
-    ``queries.<split>.tsv`` + ``qrels.<split>.txt`` selected by ``/<split>``).
+  * a local collection folder in BEIR, TREC, SMART, Pyserini JsonCollection or MS MARCO / TSV
+    format (``formats.py``), optionally followed by ``/<split>`` to select the split's queries
+    and qrels; or a single file of documents, queries or qrels in one of those formats.
 Document stores (``docs_store()``) live in the cache, never next to the source files,
 so the shipped copy and read-only folders work.
 """
 import contextlib
-import hashlib
 import json
 import random
 from dataclasses import dataclass
@@ -19,11 +17,11 @@ from pathlib import Path
 
 import ir_datasets
 from ir_datasets.datasets.base import Dataset, FilteredQrels, FilteredQueries
-from ir_datasets.datasets.beir import BeirDocs, BeirQrels, BeirQueries, BeirTitleDoc
-from ir_datasets.formats import GenericDoc, GenericQuery, TrecQrels, TsvDocs, TsvQueries
-from ir_datasets.indices import PickleLz4FullStore, DEFAULT_DOCSTORE_OPTIONS
+from ir_datasets.datasets.beir import BeirQrels, BeirQueries
+from ir_datasets.formats import GenericQuery
 from ir_datasets.util import Cache, GzipExtract, Lazy, LocalDownload
 
+from . import formats
 from .errors import UsageError
 from .fsutil import cache_dir
 
@@ -33,41 +31,6 @@ SCIFACT_DIR = Path(__file__).parent / "data" / "scifact"
 # number selected on dev, so both are fixed here.
 DEV_SEED = 2108  # arXiv 2108.00644
 DEV_FRACTION = 0.10
-
-
-class _StoreInCache:
-    """Put the document store under our cache instead of next to the source file."""
-
-    def docs_store(self, field="doc_id", options=DEFAULT_DOCSTORE_OPTIONS):
-        return PickleLz4FullStore(
-            path=str(self._store_dir / "docs.pklz4"),
-            init_iter_fn=self._store_iter,
-            data_cls=self.docs_cls(),
-            lookup_field=field,
-            index_fields=["doc_id"],
-            options=options,
-        )
-
-    def docs_count(self):
-        store = self.docs_store()
-        return store.count() if store.built() else None
-
-
-class _BeirDocs(_StoreInCache, BeirDocs):
-    def __init__(self, name, dlc, store_dir):
-        super().__init__(name, dlc, BeirTitleDoc)
-        self._store_dir = Path(store_dir)
-        self._store_iter = self._docs_iter
-
-
-class _TsvDocs(_StoreInCache, TsvDocs):
-    def __init__(self, dlc, store_dir):
-        super().__init__(dlc, GenericDoc)
-        self._store_dir = Path(store_dir)
-        self._store_iter = lambda: TsvDocs.docs_iter(self)
-
-    def docs_iter(self):
-        return iter(self.docs_store())
 
 
 def _qids(qrels):
@@ -82,17 +45,24 @@ def _dev_qids(train_qrels):
     return Lazy(carve)
 
 
+def _dev_carve(docs, queries, qrels):
+    """train/dev and train/fit: a fixed, seeded carve of a train split's judged queries."""
+    dev = _dev_qids(qrels)
+    return {"train/dev": Dataset(*docs, FilteredQueries(queries, dev), FilteredQrels(qrels, dev)),
+            "train/fit": Dataset(*docs, FilteredQueries(queries, dev, mode="exclude"),
+                                 FilteredQrels(qrels, dev, mode="exclude"))}
+
+
 def _beir_splits(docs, queries, qrels_by_split):
-    """Datasets for a BEIR-style collection: '' (docs + all queries) and each split."""
-    out = {"": Dataset(docs, queries)}
+    """Datasets for a BEIR-style collection (one query file for every split): '' (docs + all
+    queries) and each split, its queries the judged ones."""
+    docs = [docs] if docs is not None else []
+    out = {"": Dataset(*docs, queries)}
     for split, qrels in qrels_by_split.items():
         split_queries = FilteredQueries(queries, _qids(qrels))
-        out[split] = Dataset(docs, split_queries, qrels)
+        out[split] = Dataset(*docs, split_queries, qrels)
         if split == "train":
-            dev = _dev_qids(qrels)
-            out["train/dev"] = Dataset(docs, FilteredQueries(split_queries, dev), FilteredQrels(qrels, dev))
-            out["train/fit"] = Dataset(docs, FilteredQueries(split_queries, dev, mode="exclude"),
-                                       FilteredQrels(qrels, dev, mode="exclude"))
+            out.update(_dev_carve(docs, split_queries, qrels))
     return out
 
 
@@ -102,7 +72,7 @@ def _shipped_scifact():
     def unpacked(name):
         return Cache(GzipExtract(LocalDownload(SCIFACT_DIR / f"{name}.gz", mkdir=False)), cache / name)
 
-    docs = _BeirDocs("scifact", unpacked("corpus.jsonl"), cache)
+    docs = formats.BeirCorpus("scifact", unpacked("corpus.jsonl"), cache)
     queries = BeirQueries("scifact", unpacked("queries.jsonl"), GenericQuery)
     qrels = {s: BeirQrels(LocalDownload(SCIFACT_DIR / "qrels" / f"{s}.tsv", mkdir=False), {1: "relevant"})
              for s in ("train", "test")}
@@ -117,63 +87,46 @@ def register():
         ir_datasets.registry.register(f"{NAME}/scifact" + (f"/{split}" if split else ""), ds)
 
 
-def _store_dir_for(path):
-    path = Path(path).resolve()
-    st = path.stat()
-    key = hashlib.sha1(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    return cache_dir("datasets", "local", key)
-
-
-def _local_beir(folder):
-    qrels = {p.stem: BeirQrels(LocalDownload(p, mkdir=False), {})
-             for p in sorted((folder / "qrels").glob("*.tsv"))}
-    docs = _BeirDocs(str(folder), LocalDownload(folder / "corpus.jsonl", mkdir=False),
-                     _store_dir_for(folder / "corpus.jsonl"))
-    queries_file = folder / "queries.jsonl"
-    queries = BeirQueries(str(folder), LocalDownload(queries_file, mkdir=False), GenericQuery)
-    splits = _beir_splits(docs, queries, qrels)
-    if not queries_file.exists():
-        splits = {"": Dataset(docs)}
-    return splits
-
-
-def _local_tsv(folder, docs_file):
-    docs = _TsvDocs(LocalDownload(docs_file, mkdir=False), _store_dir_for(docs_file))
-    out = {"": Dataset(docs)}
-    if (folder / "queries.tsv").exists():
-        parts = [docs, TsvQueries(LocalDownload(folder / "queries.tsv", mkdir=False))]
-        if (folder / "qrels.txt").exists():
-            parts.append(TrecQrels(LocalDownload(folder / "qrels.txt", mkdir=False), {}))
-        out[""] = Dataset(*parts)
-    for q in folder.glob("queries.*.tsv"):
-        split = q.name[len("queries."):-len(".tsv")]
-        parts = [docs, TsvQueries(LocalDownload(q, mkdir=False))]
-        qrels = folder / f"qrels.{split}.txt"
-        if qrels.exists():
-            parts.append(TrecQrels(LocalDownload(qrels, mkdir=False), {}))
-        out[split] = Dataset(*parts)
-    return out
+def _splits(folder):
+    """{split: Dataset} of a collection folder in any format ``formats`` reads; None if the
+    folder holds no documents, queries or qrels."""
+    doc_path, topic_files, qrel_files = formats.folder_parts(folder)
+    if doc_path is None and not topic_files and not qrel_files:
+        return None
+    docs = [formats.docs(doc_path)] if doc_path else []
+    shared = formats.queries(topic_files[""]) if "" in topic_files else None
+    if set(topic_files) - {""} or "" in qrel_files or shared is None:
+        out = {}
+        for split in sorted(set(topic_files) | set(qrel_files)):
+            query_part = formats.queries(topic_files[split]) if split in topic_files else shared
+            qrels = formats.qrels(qrel_files[split]) if split in qrel_files else None
+            if query_part is shared and qrels is not None and split and shared is not None:
+                query_part = FilteredQueries(shared, _qids(qrels))
+            out[split] = Dataset(*docs, *[x for x in (query_part, qrels) if x is not None])
+            if split == "train" and qrels is not None and query_part is not None:
+                out.update(_dev_carve(docs, query_part, qrels))
+        out.setdefault("", Dataset(*docs))
+        return out
+    return _beir_splits(docs[0] if docs else None, shared, {s: formats.qrels(p) for s, p in qrel_files.items()})
 
 
 def local_collection(name):
-    """Resolve a folder name, with an optional trailing split; None if it is not a path."""
+    """Resolve a local folder (optionally followed by ``/SPLIT``) or file; None if it is not a path."""
     path = Path(name)
+    if path.is_file():
+        return formats.file_dataset(path)
     split = ""
     while not path.is_dir():
         if path.parent == path or str(path.parent) == ".":
             return None
         split = f"{path.name}/{split}".rstrip("/")
         path = path.parent
-    if (path / "corpus.jsonl").exists():
-        splits = _local_beir(path)
-    else:
-        docs_file = next((path / n for n in ("docs.tsv", "collection.tsv") if (path / n).exists()), None)
-        if docs_file is None:
-            if path != Path(name):
-                return None  # a path below a plain folder: not ours, let ir_datasets judge the id
-            raise UsageError(f"{path}: not a collection folder (expected corpus.jsonl for BEIR, "
-                             f"or docs.tsv / collection.tsv)")
-        splits = _local_tsv(path, docs_file)
+    splits = _splits(path)
+    if splits is None:
+        if path != Path(name):
+            return None  # a path below a plain folder: not ours, let ir_datasets judge the id
+        raise UsageError(f"{path}: not a collection folder (expected documents named corpus*, docs* or "
+                         f"collection*: BEIR, TREC, SMART, JsonCollection or TSV; queries* or topics*; qrels*)")
     if split not in splits:
         raise UsageError(f"{name}: no split '{split}' in {path} (available: "
                          f"{', '.join(s or '(whole folder)' for s in splits)})")
@@ -209,7 +162,8 @@ def reading(name, flag):
     except UnicodeDecodeError as e:
         raise UsageError(f"{flag} {name}: a file is not UTF-8 text (byte {e.object[e.start]:#04x} "
                          f"at offset {e.start})") from None
-    except (json.JSONDecodeError, KeyError, TypeError, IndexError, ValueError, RuntimeError, EOFError) as e:
+    except (json.JSONDecodeError, KeyError, TypeError, IndexError, ValueError, RuntimeError, EOFError,
+            AssertionError) as e:  # ir_datasets' TREC topics reader asserts each topic's fields
         reason = str(e).splitlines()[0] if str(e) else ""
         raise UsageError(f"{flag} {name}: malformed file ({type(e).__name__}{': ' + reason if reason else ''})") from None
 
@@ -224,7 +178,7 @@ def iter_queries(dataset, name="", flag="--topics"):
     if not dataset.has_queries():
         raise UsageError(f"{flag} {name}: the dataset has no queries")
     with reading(name, flag):
-        return [(q.query_id, q.text) for q in dataset.queries_iter()]
+        return [(q.query_id, q.default_text()) for q in dataset.queries_iter()]
 
 
 def load_qrels(dataset, name="", flag="--qrels"):

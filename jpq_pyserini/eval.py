@@ -30,7 +30,8 @@ def read_qrels(source, flag="--qrels"):
     from ranx import Qrels
     from .datasets import load_dataset, load_qrels
 
-    if not Path(source).is_file():
+    from .formats import kind
+    if not Path(source).is_file() or kind(source) == "beir-qrels":
         try:
             return Qrels(load_qrels(load_dataset(source, flag), source, flag))
         except UsageError as e:
@@ -44,13 +45,14 @@ def read_qrels(source, flag="--qrels"):
         cols = line.split()
         if not cols:
             continue
-        if len(cols) != 4:
-            raise UsageError(f"{flag} {source}:{n}: expected TREC qrels (qid 0 docid grade), got {len(cols)} columns")
+        if len(cols) not in (3, 4):
+            raise UsageError(f"{flag} {source}:{n}: expected TREC qrels (qid 0 docid grade) or SMART's "
+                             f"(qid docid grade), got {len(cols)} columns")
         try:
-            grade = int(cols[3])
+            grade = int(cols[-1])
         except ValueError:
-            raise UsageError(f"{flag} {source}:{n}: grade '{cols[3]}' is not a whole number") from None
-        qrels.setdefault(cols[0], {})[cols[2]] = grade
+            raise UsageError(f"{flag} {source}:{n}: grade '{cols[-1]}' is not a whole number") from None
+        qrels.setdefault(cols[0], {})[cols[-2]] = grade
     if not qrels:
         raise UsageError(f"{flag} {source}: no judgements")
     return Qrels(qrels)

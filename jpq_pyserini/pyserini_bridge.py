@@ -16,17 +16,20 @@ from .fsutil import atomic_file, cache_dir, read_text
 
 def topics_file(source):
     """A Pyserini-readable topics path for ``source``; None if Pyserini should resolve it itself
-    (a file, or a Pyserini topics name)."""
+    (a TSV file, or a Pyserini topics name). TREC and SMART topic files, BEIR query files,
+    ir_datasets ids and collection folders are written to a TSV that Pyserini reads."""
     import ir_datasets
     from .datasets import iter_queries, load_dataset, local_collection, register
 
     register()
     if Path(source).is_file():
-        return None
-    if source not in ir_datasets.registry and local_collection(source) is None:
+        from .formats import kind
+        if kind(source) not in ("trec", "smart", "beir"):
+            return None  # TSV, or Pyserini's JSON/XML topic formats: Pyserini reads them itself
+    elif source not in ir_datasets.registry and local_collection(source) is None:
         return None
     queries = iter_queries(load_dataset(source, "--topics"), source)
-    name = source.strip("/").replace("/", "__")
+    name = str(Path(source).resolve() if Path(source).exists() else source).strip("/").replace("/", "__")[-120:]
     path = cache_dir("topics") / f"{name}.tsv"
     with atomic_file(path) as tmp:
         # Pyserini's TSV reader splits on tabs and lines: keep each query on one line.
