@@ -12,11 +12,12 @@ _bootstrap.install()
 if _bootstrap.is_plugin_command():
     _bootstrap.command_env()
 
-from .datasets import load_dataset, register as _register_datasets  # noqa: E402
+from .shipped import register as _register_shipped  # noqa: E402
 
-_register_datasets()
+_register_shipped()
 
 _LAZY = {
+    "load_dataset": "jpq_pyserini.datasets",
     "JpqQueryEncoder": "jpq_pyserini.query_encoder",
     "build_pq_index": "jpq_pyserini.index",
     "train_jpq": "jpq_pyserini.train",
@@ -24,7 +25,7 @@ _LAZY = {
     "evaluate": "jpq_pyserini.eval",
     "compare": "jpq_pyserini.eval",
 }
-__all__ = ["load_dataset", *_LAZY]
+__all__ = list(_LAZY)
 
 
 def __getattr__(name):

@@ -4,6 +4,7 @@ import importlib.util
 import sys
 
 VERBS = {
+    "datasets": "list the collections taken by id; datasets add ID PATH serves an official one offline from a checked local copy",
     "encode": "encode a corpus into a flat index dir (mirrors pyserini.encode)",
     "merge": "merge flat shards or PQ dirs of one model (mirrors pyserini.index.merge_faiss_indexes)",
     "index": "build a PQ/OPQ index dir from a flat one, or quantize with a trained model (mirrors pyserini.index.faiss)",

@@ -11,81 +11,16 @@ so the shipped copy and read-only folders work.
 """
 import contextlib
 import json
-import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import ir_datasets
-from ir_datasets.datasets.base import Dataset, FilteredQrels, FilteredQueries
-from ir_datasets.datasets.beir import BeirQrels, BeirQueries
-from ir_datasets.formats import GenericQuery
-from ir_datasets.util import Cache, GzipExtract, Lazy, LocalDownload
+from ir_datasets.datasets.base import Dataset, FilteredQueries
 
-from . import formats
-from .errors import UsageError
-from .fsutil import cache_dir
-
-NAME = "jpq-pyserini"
-SCIFACT_DIR = Path(__file__).parent / "data" / "scifact"
-# The dev carve is part of the contract: changing the seed or fraction changes every
-# number selected on dev, so both are fixed here.
-DEV_SEED = 2108  # arXiv 2108.00644
-DEV_FRACTION = 0.10
-
-
-def _qids(qrels):
-    return Lazy(lambda: {q.query_id for q in qrels.qrels_iter()})
-
-
-def _dev_qids(train_qrels):
-    def carve():
-        qids = sorted({q.query_id for q in train_qrels.qrels_iter()})
-        k = round(len(qids) * DEV_FRACTION)
-        return set(random.Random(DEV_SEED).sample(qids, k))
-    return Lazy(carve)
-
-
-def _dev_carve(docs, queries, qrels):
-    """train/dev and train/fit: a fixed, seeded carve of a train split's judged queries."""
-    dev = _dev_qids(qrels)
-    return {"train/dev": Dataset(*docs, FilteredQueries(queries, dev), FilteredQrels(qrels, dev)),
-            "train/fit": Dataset(*docs, FilteredQueries(queries, dev, mode="exclude"),
-                                 FilteredQrels(qrels, dev, mode="exclude"))}
-
-
-def _beir_splits(docs, queries, qrels_by_split):
-    """Datasets for a BEIR-style collection (one query file for every split): '' (docs + all
-    queries) and each split, its queries the judged ones."""
-    docs = [docs] if docs is not None else []
-    out = {"": Dataset(*docs, queries)}
-    for split, qrels in qrels_by_split.items():
-        split_queries = FilteredQueries(queries, _qids(qrels))
-        out[split] = Dataset(*docs, split_queries, qrels)
-        if split == "train":
-            out.update(_dev_carve(docs, split_queries, qrels))
-    return out
-
-
-def _shipped_scifact():
-    cache = cache_dir("datasets", "scifact")
-
-    def unpacked(name):
-        return Cache(GzipExtract(LocalDownload(SCIFACT_DIR / f"{name}.gz", mkdir=False)), cache / name)
-
-    docs = formats.BeirCorpus("scifact", unpacked("corpus.jsonl"), cache)
-    queries = BeirQueries("scifact", unpacked("queries.jsonl"), GenericQuery)
-    qrels = {s: BeirQrels(LocalDownload(SCIFACT_DIR / "qrels" / f"{s}.tsv", mkdir=False), {1: "relevant"})
-             for s in ("train", "test")}
-    return _beir_splits(docs, queries, qrels)
-
-
-def register():
-    """Register the shipped collection under ``jpq-pyserini/scifact...`` (idempotent)."""
-    if f"{NAME}/scifact" in ir_datasets.registry:
-        return
-    for split, ds in _shipped_scifact().items():
-        ir_datasets.registry.register(f"{NAME}/scifact" + (f"/{split}" if split else ""), ds)
-
+from . import formats, splits
+from .errors import Parser, UsageError, cli
+from .shipped import NAME, register
 
 def _splits(folder):
     """{split: Dataset} of a collection folder in any format ``formats`` reads; None if the
@@ -101,13 +36,13 @@ def _splits(folder):
             query_part = formats.queries(topic_files[split]) if split in topic_files else shared
             qrels = formats.qrels(qrel_files[split]) if split in qrel_files else None
             if query_part is shared and qrels is not None and split and shared is not None:
-                query_part = FilteredQueries(shared, _qids(qrels))
+                query_part = FilteredQueries(shared, splits.qids(qrels))
             out[split] = Dataset(*docs, *[x for x in (query_part, qrels) if x is not None])
             if split == "train" and qrels is not None and query_part is not None:
-                out.update(_dev_carve(docs, query_part, qrels))
+                out.update(splits.dev_carve(docs, query_part, qrels))
         out.setdefault("", Dataset(*docs))
         return out
-    return _beir_splits(docs[0] if docs else None, shared, {s: formats.qrels(p) for s, p in qrel_files.items()})
+    return splits.beir_splits(docs[0] if docs else None, shared, {s: formats.qrels(p) for s, p in qrel_files.items()})
 
 
 def local_collection(name):
@@ -217,3 +152,49 @@ def judged_queries(name, docid_to_row, flag):
         raise UsageError(f"{flag} {name}: no query has both text and a relevant document")
     positives = {q: [docid_to_row[d] for d, g in qrels[q].items() if g > 0] for q in qids}
     return JudgedQueries(qids, texts, positives, qrels)
+
+
+def check_loads(dataset_id):
+    """One document, query and judgement of an id read through ir_datasets, as a check that it
+    serves offline; {part: count or first id}."""
+    ds = load_dataset(dataset_id, "ID")
+    seen = {}
+    with reading(dataset_id, "ID"):
+        for part, has, it in (("docs", ds.has_docs, "docs_iter"), ("queries", ds.has_queries, "queries_iter"),
+                              ("qrels", ds.has_qrels, "qrels_iter")):
+            if has():
+                seen[part] = next(iter(getattr(ds, it)()), None) is not None
+    return seen
+
+
+@cli("jpq-pyserini datasets")
+def main(argv=None):
+    """``jpq-pyserini datasets``: the collections every verb takes by id; ``datasets add ID PATH``
+    checks a local copy of an official collection's files against ir_datasets' checksums and
+    serves its ids offline from then on."""
+    from . import official
+    p = Parser(prog="jpq-pyserini datasets", description=main.__doc__.splitlines()[0])
+    p.add_argument("action", nargs="?", choices=["list", "add"], default="list")
+    p.add_argument("id", nargs="?", metavar="ID", help="for add: an official ir_datasets id, e.g. beir/nfcorpus")
+    p.add_argument("path", nargs="?", metavar="PATH", help="for add: the downloaded file (e.g. nfcorpus.zip) or its folder")
+    args = p.parse_args(argv)
+    register()
+    if args.action == "add":
+        if not (args.id and args.path):
+            p.error("datasets add: ID and PATH are required")
+        for source, dest in official.add(args.id, args.path):
+            print(f"{source}: md5 matches ir_datasets' record; installed as {dest}", file=sys.stderr)
+        seen = check_loads(args.id)
+        print(f"{args.id} loads offline ({', '.join(k for k, ok in seen.items() if ok)})", file=sys.stderr)
+        return
+    shipped = sorted(k for k in ir_datasets.registry._registered if k.startswith(NAME + "/"))
+    print("shipped (offline):\n" + "".join(f"  {k}\n" for k in shipped), end="")
+    installed = official.available()
+    print("official copies added (offline):" + ("" if installed else " none (jpq-pyserini datasets add ID PATH)"))
+    for key, path in installed:
+        ids = sorted(k for k in ir_datasets.registry._registered if k == key or k.startswith(key + "/"))
+        print(f"  {key}: {path}\n" + "".join(f"    {i}\n" for i in ids), end="")
+
+
+if __name__ == "__main__":
+    main()
