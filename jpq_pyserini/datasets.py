@@ -57,7 +57,7 @@ def local_collection(name):
         split = f"{path.name}/{split}".rstrip("/")
         path = path.parent
     splits = _splits(path)
-    if splits is None:
+    if splits is None or (split not in splits and formats.folder_parts(path)[0] is None):
         if path != Path(name):
             return None  # a path below a plain folder: not ours, let ir_datasets judge the id
         raise UsageError(f"{path}: not a collection folder (expected documents named corpus*, docs* or "

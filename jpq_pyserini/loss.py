@@ -54,6 +54,17 @@ def softmax_ce_loss(pos, neg, pos_mask, neg_mask, temperature=0.05, **_):
     return (nll * pos_mask).sum(1) / pos_mask.sum(1).clamp(min=1)
 
 
+def listwise_distill_loss(student, teacher, mask, temperature=0.05):
+    """Label-free: Distill-VQ's listwise loss, KL(softmax(teacher / T) || softmax(student / T))
+    over each query's candidates [B, n] (``mask`` marks real ones), the uncompressed index's
+    ranking taught to the PQ one."""
+    mask = mask.bool()
+    t = (teacher / temperature).masked_fill(~mask, float("-inf"))
+    s = (student / temperature).masked_fill(~mask, float("-inf"))
+    p = torch.softmax(t, dim=1)
+    return (p * (torch.log_softmax(t, dim=1) - torch.log_softmax(s, dim=1))).masked_fill(~mask, 0.0).sum(1)
+
+
 def reconstruction_loss(reconstructed, target):
     """What plain PQ optimizes (k-means): squared error of the quantized document vectors."""
     return ((reconstructed - target) ** 2).sum(-1).mean()

@@ -38,7 +38,8 @@ from .errors import Parser, UsageError, cli, fraction, nonneg_float, nonneg_int,
 from .fsutil import atomic_dir, atomic_file, check_output_dir
 from .indexdir import (flat_vectors, inherited, pq_parts, read_assignment, read_index_dir,
                        write_assignment, write_index_dir)
-from .loss import RANKING_LOSSES, reconstruction_loss
+from . import teacher
+from .loss import RANKING_LOSSES, listwise_distill_loss, reconstruction_loss
 from .negatives import NegativeSampler
 from .query_head import QueryHead
 from .retrieval import FAISS_ABOVE, MINING, FlatScorer, Retriever, evaluate_dev, text_queries
@@ -49,8 +50,13 @@ class TrainConfig:
     index: str
     output: str
     encoder: str = None                 # default: the document encoder in the index's meta.json
-    train: str = "jpq-pyserini/scifact/train/fit"
-    dev: str = "jpq-pyserini/scifact/train/dev"
+    train: str = None                   # queries + qrels (default: the shipped SciFact's train/fit)
+    dev: str = None                     # (default: the shipped SciFact's train/dev)
+    teacher: str = None                 # the flat index the PQ index came from: label-free training (teacher.py)
+    queries: str = None                 # --teacher: real queries without qrels (default: generated ones)
+    pseudo_queries: int = None          # --teacher: how many queries to generate from the corpus
+    corpus: str = None                  # their documents (default: the corpus the teacher records)
+    watch: str = None                   # a labelled split scored each epoch for the log only, never selecting
     target: str = "pq"                  # pq | flat
     loss: str = "pairwise"              # pairwise | pairwise-wnorm | ce; mse: centroids fit by reconstruction
     positives: str = "all"              # all | one (one per query per step, sampled: worse on NFCorpus dev)
@@ -104,8 +110,27 @@ class TrainConfig:
         need(math.isfinite(self.temperature) and self.temperature > 0, "temperature", self.temperature,
              "a finite number > 0")
         need(self.dropout is None or 0 <= self.dropout < 1, "dropout", self.dropout, "a rate in [0, 1)")
-        if self.loss != "mse" and self.loss not in RANKING_LOSSES:
-            raise UsageError(f"--loss {self.loss}: expected {', '.join(RANKING_LOSSES)} or mse")
+        if self.loss == "kl" and not self.teacher:
+            raise UsageError("--loss kl distils a teacher's ranking: pass --teacher FLAT_DIR")
+        if self.loss not in ("mse", "kl") and self.loss not in RANKING_LOSSES:
+            raise UsageError(f"--loss {self.loss}: expected {', '.join(RANKING_LOSSES)}, kl (with --teacher) or mse")
+        if self.teacher:
+            if self.queries and self.train:
+                raise UsageError(f"--queries {self.queries} with --train {self.train}: label-free training takes "
+                                 f"queries without qrels, labelled training takes --train; pass one")
+            if self.queries and self.pseudo_queries:
+                raise UsageError("--queries and --pseudo-queries: pass one (real queries, or generated ones)")
+            if bool(self.train) != bool(self.dev):
+                raise UsageError("--teacher with labels needs both --train and --dev")
+            need(self.pseudo_queries is None or (isinstance(self.pseudo_queries, int) and self.pseudo_queries >= 1),
+                 "pseudo-queries", self.pseudo_queries, "a positive integer")
+        else:
+            for flag, value in (("queries", self.queries), ("pseudo-queries", self.pseudo_queries),
+                                ("corpus", self.corpus)):
+                if value is not None:
+                    raise UsageError(f"--{flag} {value}: only label-free training (--teacher FLAT_DIR) takes it")
+            self.train = self.train or "jpq-pyserini/scifact/train/fit"
+            self.dev = self.dev or "jpq-pyserini/scifact/train/dev"
         if self.select not in ("dev", "last"):
             raise UsageError(f"--select {self.select}: expected dev or last")
         if self.query_head not in ("linear", "none"):
@@ -146,6 +171,7 @@ PAPER = {
     "backoff": (0.0, "no back-off"),
 }
 PRESETS = {"paper": PAPER}
+LABEL_FREE_LOSS = "kl"  # chosen on both collections' dev splits: eval/results/labelfree/
 
 
 def default_centroid_lr(m):
@@ -298,8 +324,8 @@ class Run:
     encoder: TextEncoder
     head: object                        # QueryHead, or None (--query-head none)
     frozen: dict                        # qid -> the frozen transformer's output (None: it trains)
-    train: object                       # datasets.JudgedQueries
-    dev: object
+    train: object                       # datasets.JudgedQueries (label-free: the teacher's top documents)
+    dev: object                         # (label-free: held-out queries, the teacher's top 10 as relevant)
     steps_per_epoch: int
     optimizer: object
     scheduler: object
@@ -308,6 +334,8 @@ class Run:
     sampler: NegativeSampler
     targets: object = None              # --loss mse: the document vectors
     assignment: object = None           # the centroids the codes were assigned with (None: --target flat)
+    teacher: object = None              # teacher.Teacher: the uncompressed index's lists (--teacher)
+    watch: object = None                # --watch: a labelled split, logged only
 
     @property
     def total_steps(self):
@@ -347,13 +375,22 @@ def setup(cfg, resume, overwrite):
         head, encoder.head = (encoder.head or QueryHead(index.d)).to(device), None
     targets = reconstruction_targets(cfg, meta, docids, device) if cfg.loss == "mse" else None
     docid_to_row = {d: i for i, d in enumerate(docids)}
-    train, dev = judged_queries(cfg.train, docid_to_row, "--train"), judged_queries(cfg.dev, docid_to_row, "--dev")
+    teacher_lists = None
+    if cfg.teacher and not cfg.train:  # label-free: the teacher labels the queries
+        train, dev, teacher_lists = label_free_splits(cfg, encoder, docids, index.d, device)
+    else:
+        train, dev = judged_queries(cfg.train, docid_to_row, "--train"), judged_queries(cfg.dev, docid_to_row, "--dev")
+        if cfg.teacher:  # labels and the teacher's lists together
+            vectors, _ = teacher.load_vectors(cfg.teacher, docids, index.d)
+            teacher_lists = teacher.splits(list(train.texts.items()), encoder, vectors, docids, cfg.seed, holdout=0)[2]
     if set(train.qids) & set(dev.qids):
         raise UsageError(f"--train {cfg.train} and --dev {cfg.dev} share queries; model selection needs a held-out dev set")
+    watch = judged_queries(cfg.watch, docid_to_row, "--watch") if cfg.watch else None
     frozen = None
     if cfg.lr == 0:  # the transformer's output never changes: compute it once per query
         encoder.model.requires_grad_(False)
-        qids, texts = train.qids + dev.qids, {**train.texts, **dev.texts}
+        splits = [train, dev] + ([watch] if watch else [])
+        qids, texts = [q for sp in splits for q in sp.qids], {k: v for sp in splits for k, v in sp.texts.items()}
         frozen = dict(zip(qids, torch.as_tensor(encoder.encode([texts[i] for i in qids])).to(device)))
     steps_per_epoch = math.ceil(len(train.qids) / cfg.batch_size)
     optimizer, scheduler, params = make_optimizer(cfg, encoder, head, scorer, steps_per_epoch * cfg.epochs)
@@ -364,11 +401,31 @@ def setup(cfg, resume, overwrite):
     replacing = not resume and rank == 0 and final.is_dir() and any(final.iterdir())
     out = fsutil.temp_dir_for(final) if replacing else final
     run = Run(cfg, out, final, rank, world, index, docids, meta, scorer, encoder, head, frozen, train, dev,
-              steps_per_epoch, optimizer, scheduler, params, retriever, sampler, targets, assignment)
+              steps_per_epoch, optimizer, scheduler, params, retriever, sampler, targets, assignment, teacher_lists,
+              watch)
     if cfg.negatives == "static":
         with torch.no_grad():
             sampler.mine(train.qids, queries(run, train, train.qids, training=False))
     return run
+
+
+def label_free_splits(cfg, encoder, docids, dim, device):
+    """(train, held-out, teacher.Teacher) from real queries without qrels or generated ones."""
+    vectors, teacher_meta = teacher.load_vectors(cfg.teacher, docids, dim)
+    if cfg.queries:
+        queries_, source = teacher.real_queries(cfg.queries), f"--queries {cfg.queries}"
+    else:
+        corpus = cfg.corpus or teacher_meta.get("corpus")
+        if not corpus:
+            raise UsageError(f"--teacher {cfg.teacher}: records no corpus to generate queries from; pass --corpus")
+        n = cfg.pseudo_queries or teacher.DEFAULT_PSEUDO_QUERIES
+        queries_ = teacher.pseudo_queries(corpus, n, cfg.seed, "--corpus" if cfg.corpus else "--teacher's corpus")
+        source = f"{len(queries_)} pseudo-queries from {corpus} (one sentence of a sampled document)"
+    train, held, lists = teacher.splits(queries_, encoder, vectors.to(device), docids, cfg.seed)
+    if not train.qids:
+        raise UsageError(f"{source}: too few queries to train on and hold some out (got {len(queries_)})")
+    lists.source = source
+    return train, held, lists
 
 
 def queries(run, split, qids, training=True):
@@ -395,11 +452,16 @@ def batch_loss(run, batch, global_size, step, timing):
     neg_rows, neg_mask, pos_rank, neg_rank = run.sampler.sample(batch, q.detach(), positives, relevant)
     timing["sample"] += time.perf_counter() - t0
     # 3. PQ scores with trainable centroids (idea 2) under the ranking loss (idea 1)
-    pos_s = scorer.score_pairs(q, positives.clamp(min=0))
-    neg_s = scorer.score_pairs(q, neg_rows)
-    ranking_loss = RANKING_LOSSES.get(cfg.loss, RANKING_LOSSES["pairwise"])
-    per_query = ranking_loss(pos_s, neg_s, (positives >= 0).float(), neg_mask, pos_rank=pos_rank, neg_rank=neg_rank,
-                             lambda_cut=cfg.lambda_cut, temperature=cfg.temperature)
+    if cfg.loss == "kl":  # label-free: the teacher's list and the student's own top k, listwise
+        per_query = distill_loss(run, batch, q, neg_rows, neg_mask)
+    else:
+        pos_s = scorer.score_pairs(q, positives.clamp(min=0))
+        neg_s = scorer.score_pairs(q, neg_rows)
+        ranking_loss = RANKING_LOSSES.get(cfg.loss, RANKING_LOSSES["pairwise"])
+        per_query = ranking_loss(pos_s, neg_s, (positives >= 0).float(), neg_mask, pos_rank=pos_rank,
+                                 neg_rank=neg_rank, lambda_cut=cfg.lambda_cut, temperature=cfg.temperature)
+        if run.teacher is not None and cfg.train:  # labels, plus the teacher's ranking
+            per_query = per_query + distill_loss(run, batch, q, neg_rows, neg_mask)
     loss = per_query.sum() / global_size  # the batch mean, also across ranks
     loss.backward()
     if run.targets is not None:  # --loss mse: centroids fit the document vectors only
@@ -408,6 +470,19 @@ def batch_loss(run, batch, global_size, step, timing):
         rec = reconstruction_loss(scorer.reconstruct(rows), scorer.rotate(run.targets[rows]))
         (rec * len(batch) / global_size).backward()
     return loss.detach()
+
+
+def distill_loss(run, batch, q, student_rows, student_mask):
+    """Per query: the listwise distillation loss over the teacher's top k and the student's
+    current top k (those not already in the teacher's list)."""
+    device, teacher_ = q.device, run.teacher
+    t_rows = torch.stack([teacher_.top[i] for i in batch]).to(device)
+    rows = torch.cat([t_rows, student_rows], 1)
+    fresh = ~(student_rows.unsqueeze(2) == t_rows.unsqueeze(1)).any(2)
+    mask = torch.cat([torch.ones_like(t_rows, dtype=torch.bool), fresh & student_mask], 1)
+    t_q = torch.stack([teacher_.query[i] for i in batch]).to(device)
+    t_scores = torch.einsum("bd,bnd->bn", t_q, teacher_.vectors[rows].to(device))
+    return listwise_distill_loss(run.scorer.score_pairs(q, rows), t_scores, mask, run.cfg.temperature)
 
 
 def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True, stop_after=None):
@@ -440,6 +515,9 @@ def _train(run, cfg, resume, progress, stop_after):
         dev = {f"dev_{k}": v for k, v in evaluate_dev(lambda qids: queries(run, run.dev, qids, training=False),
                                                       run.retriever, run.dev, run.docids).items()}
         dev_seconds = round(time.perf_counter() - t0, 2)
+        if run.watch is not None:  # logged, never compared
+            dev.update({f"watch_{k}": v for k, v in evaluate_dev(lambda qids: queries(run, run.watch, qids, training=False),
+                                                                 run.retriever, run.watch, run.docids).items()})
         with open(out / "train_log.jsonl", "a") as f:
             f.write(json.dumps({"epoch": epoch, "step": step, **record, **dev, "dev_seconds": dev_seconds}) + "\n")
         if best is None or dev["dev_ndcg@10"] > best["ndcg@10"] or cfg.select == "last":
@@ -576,6 +654,9 @@ def export(cfg, run, best, timing):
         improved = best["epoch"] > 0
         verdict = (f"improved dev nDCG@10 from {start:.4f} to {best['ndcg@10']:.4f} (epoch {best['epoch']})" if improved
                    else f"training did not improve on dev (nDCG@10 {start:.4f}): exported the untrained model")
+    supervision = supervision_record(cfg, run)
+    if not supervision["labels"]:
+        verdict = verdict.replace("dev nDCG@10", "agreement with the teacher") + f" ({supervision['selection']})"
     if run.head is not None:
         encoder.head = run.head
     with atomic_dir(out / "encoder", overwrite=True) as tmp:
@@ -592,9 +673,10 @@ def export(cfg, run, best, timing):
             "train": {"best_epoch": best["epoch"], "dev_ndcg@10": best["ndcg@10"], "dev_ndcg@10_start": start,
                       "improved": improved, "verdict": verdict, "loss": cfg.loss, "negatives": cfg.negatives,
                       "query_head": cfg.query_head, "encoder_trained": cfg.lr > 0,
-                      "centroid_training": cfg.target == "pq" and cfg.centroid_training, "target": cfg.target}})
+                      "centroid_training": cfg.target == "pq" and cfg.centroid_training, "target": cfg.target,
+                      **supervision}})
     steps, per_epoch = timing["steps"], timing["steps_per_epoch"]
-    summary = {"best": best, "dev_ndcg@10_start": start, "improved": improved, "verdict": verdict,
+    summary = {"best": best, "dev_ndcg@10_start": start, "improved": improved, "verdict": verdict, **supervision,
                "seconds": round(timing["total"], 1), "sample_seconds": round(timing["sample"], 1), "steps": steps,
                "epochs_run": math.ceil(steps / per_epoch),
                "seconds_per_epoch": round(timing["total"] * per_epoch / max(1, steps), 1),
@@ -602,6 +684,18 @@ def export(cfg, run, best, timing):
     with atomic_file(out / "train_summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def supervision_record(cfg, run):
+    """What trained the model and what selected it, for meta.json and train_summary.json."""
+    if run.teacher is None:
+        return {"labels": True, "queries": cfg.train, "selection": f"dev nDCG@10 on {cfg.dev}"}
+    if cfg.train:
+        return {"labels": True, "queries": cfg.train, "teacher": cfg.teacher,
+                "selection": f"dev nDCG@10 on {cfg.dev}"}
+    return {"labels": False, "teacher": cfg.teacher, "queries": run.teacher.source,
+            "selection": f"nDCG@10 against the teacher's top {teacher.AGREEMENT_DEPTH} on {len(run.dev.qids)} "
+                         f"held-out queries"}
 
 
 def build_parser():
@@ -613,10 +707,22 @@ def build_parser():
     p.add_argument("--index", required=True, help="PQ index dir (or a flat one with --target flat)")
     p.add_argument("--output", required=True, help="training output dir")
     p.add_argument("--encoder", default=None, help="initial query encoder (default: the index's document encoder)")
-    p.add_argument("--train", default=d.train, help="training queries + qrels (ir_datasets id or folder)")
-    p.add_argument("--dev", default=d.dev, help="dev queries + qrels for epoch selection")
+    p.add_argument("--train", default=None,
+                   help="training queries + qrels (ir_datasets id, folder or file; default jpq-pyserini/scifact/train/fit)")
+    p.add_argument("--dev", default=None,
+                   help="dev queries + qrels for epoch selection (default jpq-pyserini/scifact/train/dev)")
+    p.add_argument("--teacher", default=None,
+                   help="label-free: the flat index the PQ index was built from; its ranking is distilled")
+    p.add_argument("--queries", default=None, help="with --teacher: real queries, no qrels (ir_datasets id, folder, file)")
+    p.add_argument("--pseudo-queries", type=positive_int, default=None,
+                   help=f"with --teacher: generate this many queries from the corpus (default, without --queries: "
+                        f"{teacher.DEFAULT_PSEUDO_QUERIES})")
+    p.add_argument("--corpus", default=None, help="the pseudo-queries' documents (default: the teacher's corpus)")
+    p.add_argument("--watch", default=None,
+                   help="a labelled split scored every epoch into train_log.jsonl, never used for selection")
     p.add_argument("--target", choices=["pq", "flat"], default=d.target)
-    p.add_argument("--loss", choices=["pairwise", "pairwise-wnorm", "ce", "mse"], default=d.loss)
+    p.add_argument("--loss", choices=["pairwise", "pairwise-wnorm", "ce", "kl", "mse"], default=None,
+                   help="pairwise (default); kl: listwise distillation of --teacher's ranking (the label-free default)")
     p.add_argument("--positives", choices=["all", "one"], default=d.positives,
                    help="relevant documents per query and step: all, or one sampled")
     p.add_argument("--negatives", choices=["dynamic", "static", "random"], default=d.negatives)
@@ -638,7 +744,9 @@ def build_parser():
     p.add_argument("--centroid-lr", type=nonneg_float, default=None, help="default by M: 5e-6 (<=24), 2e-5 (32), 1e-4 (>=48)")
     p.add_argument("--weight-decay", type=nonneg_float, default=d.weight_decay)
     p.add_argument("--warmup-steps", type=nonneg_int, default=d.warmup_steps, help="linear warm-up steps")
-    p.add_argument("--patience", type=nonneg_int, default=d.patience, help="stop after N epochs without dev improvement")
+    p.add_argument("--patience", type=nonneg_int, default=None,
+                   help=f"stop after N epochs without dev improvement (default {d.patience}; label-free: 0, as the "
+                        f"agreement with the teacher moves by less than its noise from epoch to epoch)")
     p.add_argument("--backoff", type=fraction, default=d.backoff,
                    help="after an epoch more than --backoff-margin below the best dev nDCG@10: back to the best "
                         "weights, encoder lr times this (0: off)")
@@ -669,6 +777,11 @@ def parse_args(argv):
         parser.set_defaults(**{k: v for k, (v, _) in PRESETS[preset].items()})
     args = vars(parser.parse_args(argv))
     args.pop("preset")
+    label_free = bool(args["teacher"]) and not args["train"]
+    if args["loss"] is None:
+        args["loss"] = LABEL_FREE_LOSS if label_free else TrainConfig.loss
+    if args["patience"] is None:
+        args["patience"] = 0 if label_free else TrainConfig.patience
     return args
 
 
