@@ -6,9 +6,8 @@
 
 Every training runs through ``jpq-pyserini train`` under ``/usr/bin/time -v`` (wall clock and
 peak RSS), with ``--watch`` the spec's dev split: its qrels are scored into the training log
-for the tables here, never for training or selection. Label-free runs start from the index
-the spec's labelled JPQ starts from at that M (``reproduce``'s choice on dev), with the flat
-index it was built from as the teacher. Queries are (a) the spec's training queries with
+for the tables here, never for training or selection. Label-free runs start from OPQ (no
+qrels choose between PQ and OPQ), with the flat index it was built from as the teacher. Queries are (a) the spec's training queries with
 their labels dropped, or (b) pseudo-queries generated from the corpus. Reported: SciFact test
 and NFCorpus's official dev split (the selection split of the labelled recipe), searched
 through ``jpq-pyserini search``, with paired t-tests. Tables go to eval/results/labelfree/.
@@ -37,8 +36,8 @@ def built(collection):
     systems, init = build_systems(spec)
     enc = spec.encoder_recipe
     flat = systems["flat"].index_dir
-    out = {f"M={m}": (systems[f"{init[m]}{m}"].index_dir, f"{init[m].upper()}{m}",
-                      systems[f"jpq{m}"].index_dir.parent) for m in (16, 24, 48)}
+    out = {f"M={m}": (systems[f"opq{m}"].index_dir, f"OPQ{m}", systems[f"jpq{m}"].index_dir.parent)
+           for m in (16, 24, 48)}  # label-free starts from OPQ: no qrels choose between PQ and OPQ
     rec = {"corpus": spec.index_recipe.corpus, "model": enc.model, "max_length": enc.doc_max_length,
            "m": 96, "nbits": 4, "fast_scan": True}
     fast = artifact("opq96x4fs", rec, lambda p: index_flat_dir(flat, p, 96, 4, None, fast_scan=True, threads=1))

@@ -294,6 +294,16 @@ def read_text(path, flag):
         raise UsageError(f"{flag} {path}:{line}: not UTF-8 text (byte {data[e.start]:#04x})") from None
 
 
+def md5sum(path):
+    """A file's md5, as Pyserini's and ir_datasets' download records give it."""
+    import hashlib
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def read_json(path, flag):
     """A JSON file's value; a syntax error names the file, line and column."""
     text = read_text(path, flag)

@@ -7,27 +7,19 @@ downloaded it (``IR_DATASETS_HOME``, default ``~/.ir_datasets``). From then on e
 collection (``beir/nfcorpus``, ``beir/nfcorpus/dev``, ...) loads with no network, in every verb
 and in ir_datasets itself. A file whose md5 differs is refused, and nothing is written.
 """
-import hashlib
 import os
 import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
 from .errors import UsageError
+from .fsutil import md5sum
 
 
 def catalog():
     """ir_datasets' download records: {top-level name: {key: {url, expected_md5, cache_path, ...}}}."""
     from ir_datasets.util import DownloadConfig
     return DownloadConfig.contents()
-
-
-def md5sum(path):
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _downloads(dataset_id, records):

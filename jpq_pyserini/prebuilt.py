@@ -9,7 +9,6 @@ packing the same model twice gives the same md5. Registered entries live in the 
 cache and searches it, as Pyserini does with its own prebuilt names.
 """
 import gzip
-import hashlib
 import json
 import re
 import tarfile
@@ -17,18 +16,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from .errors import UsageError
-from .fsutil import atomic_file, cache_dir, extract_tar, read_json
+from .fsutil import atomic_file, cache_dir, extract_tar, md5sum, read_json
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ENCODER = "encoder"   # the query encoder's folder inside a package's index dir
-
-
-def md5sum(path):
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _registry_file():

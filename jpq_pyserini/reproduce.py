@@ -28,6 +28,12 @@ from .fsutil import atomic_file, cache_dir, check_writable, lock_output, replace
 ROOT = Path(__file__).resolve().parent.parent
 ABLATIONS = {"no-centroid-training": {"centroid_training": False}, "static-negatives": {"negatives": "static"},
              "mse-loss": {"loss": "mse"}}
+# label-free JPQ (train --teacher), as its command-line defaults: the listwise loss, no patience
+LABEL_FREE = {
+    "queries": lambda spec, flat: {"teacher": str(flat), "queries": spec.train, "train": None, "dev": None,
+                                   "loss": "kl", "patience": 0},
+    "pseudo": lambda spec, flat: {"teacher": str(flat), "train": None, "dev": None, "loss": "kl", "patience": 0},
+}
 
 
 # ---------------------------------------------------------------- spec and recipes
@@ -65,6 +71,7 @@ class Spec:
     main_m: int = None                              # Q2 and Q3 run at this M (default: the first of pq_m)
     methods: list = field(default_factory=lambda: ["pq", "opq"])   # untrained indexes built at every M
     ablations: list = field(default_factory=list)   # Q3 rows, names in ABLATIONS
+    label_free: list = field(default_factory=list)  # Q1 rows trained without labels: queries | pseudo
     jpq_init: str = "best-on-dev"                   # pq | opq | best-on-dev: the index JPQ starts from
     epochs: int = None                              # overrides the encoder recipe's training epochs
     seed: int = None                                # k-means/OPQ and training seed (None: the verbs' defaults)
@@ -140,6 +147,8 @@ def check_settings(spec, path):
     need(spec.seed is None or (isinstance(spec.seed, int) and spec.seed >= 0), "seed", "an integer >= 0")
     need(isinstance(spec.methods, list) and set(spec.methods) <= {"pq", "opq"}, "methods", "a list of pq, opq")
     need(spec.jpq_init in ("pq", "opq", "best-on-dev"), "jpq_init", "pq, opq or best-on-dev")
+    need(isinstance(spec.label_free, list) and set(spec.label_free) <= set(LABEL_FREE), "label_free",
+         f"a list of {', '.join(LABEL_FREE)}")
     need(isinstance(spec.metrics, list) and spec.metrics, "metrics", "a list of ranx metric names")
     check_metrics(spec.metrics, f"SPEC {path}: metrics:")
     dim = model_dim(spec.encoder_recipe.model, f"encoder recipe {spec.encoder_recipe.name}: model")
@@ -261,8 +270,8 @@ def build_systems(spec, progress=False):
     tr = {**enc.train, **({"epochs": spec.epochs} if spec.epochs else {}), **seeded}
 
     def trained(name, index_dir, **overrides):
-        cfg = TrainConfig(index=str(index_dir), output="", train=spec.train, dev=spec.dev, encoder=enc.model,
-                          query_max_length=enc.query_max_length, **tr, **overrides)
+        cfg = TrainConfig(**{"index": str(index_dir), "output": "", "train": spec.train, "dev": spec.dev,
+                             "encoder": enc.model, "query_max_length": enc.query_max_length, **tr, **overrides})
         # layout 2: the query head in encoder/, the index plain PQ with its assignment centroids
         rec = {**{k: v for k, v in dataclasses.asdict(cfg).items() if k != "output"}, "layout": 2}
         return artifact(name, rec, lambda p: train_jpq(dataclasses.replace(cfg, output=str(p)), progress=progress))
@@ -281,6 +290,9 @@ def build_systems(spec, progress=False):
             systems[name] = System(name, path, enc.model, spec.bytes_per_doc(m))
         init[m] = jpq_init(spec, m, systems)
         add_trained(f"jpq{m}", systems[f"{init[m]}{m}"].index_dir, m)
+        for source in spec.label_free:  # from OPQ (no qrels choose the start either), the flat index teaching
+            start = systems.get(f"opq{m}", systems[f"pq{m}"])
+            add_trained(f"lf-{source}{m}", start.index_dir, m, **LABEL_FREE[source](spec, flat))
     main, start = spec.main_m, systems[f"{init[spec.main_m]}{spec.main_m}"]
     flat_ft = trained("flat-ft", flat, target="flat")
     systems["flat-ft"] = System("flat-ft", flat_ft / "index", flat_ft / "encoder", systems["flat"].bytes_per_doc)
@@ -414,6 +426,8 @@ def tables(spec, scores, runs, info, init, qrels):
         ft = f"flat-ft-on-{init[m]}{m}"
         for name, label in [(f"pq{m}", f"PQ M={m}"), (f"opq{m}", f"OPQ M={m}"),
                             (ft, f"flat-fine-tuned encoder on {init[m].upper()} M={m}"),
+                            (f"lf-queries{m}", f"label-free JPQ M={m}, training queries without qrels"),
+                            (f"lf-pseudo{m}", f"label-free JPQ M={m}, pseudo-queries"),
                             (f"jpq{m}", f"JPQ M={m} (from {init[m].upper()})")]:
             if name in scores:
                 q1.append({"system": label, "bytes/doc": f"{spec.bytes_per_doc(m):g}",

@@ -66,7 +66,7 @@ def P(tiny_beir, flat_dir, pq_dir, tiny_onnx, tmp_path_factory):
         "run_msmarco_rank": f"{qids[0]}\t{docs[0]['_id']}\tfirst\n",
         "qrels": "".join(f"{r[0]} 0 {r[1]} {r[2].strip()}\n" for r in qrels_rows),
         "qrels_high": f"{qids[0]} 0 {docs[0]['_id']} high\n",
-        "qrels_cols": f"{qids[0]} {docs[0]['_id']} 1\n",
+        "qrels_cols": f"{qids[0]} {docs[0]['_id']}\n",  # 3 columns are SMART qrels: 2 are nothing
         "topics_empty.tsv": "",
         "topics_blank.tsv": "q1\t \n",
         "spec_notyaml.yaml": "pq_m: [16\n",

@@ -12,6 +12,7 @@ from ir_datasets.util import ZipExtract
 from ir_datasets.util.download import _DownloadConfig
 
 from jpq_pyserini import official
+from jpq_pyserini.fsutil import md5sum
 
 
 def test_a_copy_that_differs_from_the_official_file_is_refused(tmp_path):
@@ -38,7 +39,7 @@ def test_a_matching_copy_is_served_by_ir_datasets_offline(tiny_beir, tmp_path, m
     with zipfile.ZipFile(archive, "w") as z:
         for f in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
             z.write(tiny_beir / f, f"tiny/{f}")
-    records = {"jpq-test": {"tiny": {"url": "https://example.invalid/tiny.zip", "expected_md5": official.md5sum(archive),
+    records = {"jpq-test": {"tiny": {"url": "https://example.invalid/tiny.zip", "expected_md5": md5sum(archive),
                                      "cache_path": "tiny/source.zip"}}}
     [(source, dest)] = official.add("jpq-test/tiny/test", archive, records)
     assert dest == tmp_path / "irds" / "jpq-test" / "tiny" / "source.zip" and dest.read_bytes() == archive.read_bytes()

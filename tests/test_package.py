@@ -4,7 +4,7 @@ import json
 import pytest
 
 from conftest import run_cli
-from jpq_pyserini.prebuilt import md5sum
+from jpq_pyserini.fsutil import md5sum
 from jpq_pyserini.train import TrainConfig, train_jpq
 
 NAME = "tiny-scifact.minilm.jpq16"
