@@ -89,10 +89,13 @@ def sweeps():
         spec, flat, starts = built(collection)
         index, start, _ = starts["M=16"]
         variants = {f"--loss {loss}, own queries": ["--queries", spec.train, "--loss", loss] for loss in ("kl", "pairwise")}
+        variants["--loss kl --temperature 0.2, own queries"] = ["--queries", spec.train, "--temperature", 0.2]
         for gen in GENERATORS:
             file = queries_file(OUT / collection / f"pseudo-{gen}.tsv", spec.index_recipe.corpus,
                                 DEFAULT_PSEUDO_QUERIES, 42, gen)
             variants[f"--loss kl, {DEFAULT_PSEUDO_QUERIES} pseudo-queries: {gen}"] = ["--queries", file]
+            variants[f"--loss kl --temperature 0.2, {DEFAULT_PSEUDO_QUERIES} pseudo-queries: {gen}"] = [
+                "--queries", file, "--temperature", 0.2]
         for name, flags in variants.items():
             slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
             summary, log, seconds, _ = train(OUT / collection / "sweep" / slug, index, flat, spec, *flags)

@@ -28,11 +28,13 @@ from .fsutil import atomic_file, cache_dir, check_writable, lock_output, replace
 ROOT = Path(__file__).resolve().parent.parent
 ABLATIONS = {"no-centroid-training": {"centroid_training": False}, "static-negatives": {"negatives": "static"},
              "mse-loss": {"loss": "mse"}}
-# label-free JPQ (train --teacher), as its command-line defaults: the listwise loss, no patience
+# label-free JPQ (train --teacher), as its command-line defaults: the listwise loss, no patience, a
+# softer teacher for pseudo-queries (train.py)
 LABEL_FREE = {
     "queries": lambda spec, flat: {"teacher": str(flat), "queries": spec.train, "train": None, "dev": None,
                                    "loss": "kl", "patience": 0},
-    "pseudo": lambda spec, flat: {"teacher": str(flat), "train": None, "dev": None, "loss": "kl", "patience": 0},
+    "pseudo": lambda spec, flat: {"teacher": str(flat), "train": None, "dev": None, "loss": "kl", "patience": 0,
+                                  "temperature": 0.2},
 }
 
 

@@ -171,7 +171,11 @@ PAPER = {
     "backoff": (0.0, "no back-off"),
 }
 PRESETS = {"paper": PAPER}
-LABEL_FREE_LOSS = "kl"  # chosen on both collections' dev splits: eval/results/labelfree/
+# label-free defaults, chosen on both collections' dev splits (eval/results/labelfree/sweeps.md):
+# the listwise loss; a softer teacher for pseudo-queries, whose own source document would
+# otherwise take nearly all of the teacher's probability
+LABEL_FREE_LOSS = "kl"
+PSEUDO_TEMPERATURE = 0.2
 
 
 def default_centroid_lr(m):
@@ -732,7 +736,8 @@ def build_parser():
                         "current centroids, faiss on a GPU, or auto (faiss above --mining-threshold docs on a CPU)")
     p.add_argument("--mining-threshold", type=positive_int, default=d.mining_threshold)
     p.add_argument("--lambda-cut", type=nonneg_int, default=d.lambda_cut)
-    p.add_argument("--temperature", type=positive_float, default=d.temperature)
+    p.add_argument("--temperature", type=positive_float, default=None,
+                   help=f"score scale of the loss (default {d.temperature}; {PSEUDO_TEMPERATURE} for pseudo-queries)")
     p.add_argument("--no-centroid-training", dest="centroid_training", action="store_false")
     p.add_argument("--epochs", type=positive_int, default=d.epochs)
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
@@ -782,6 +787,9 @@ def parse_args(argv):
         args["loss"] = LABEL_FREE_LOSS if label_free else TrainConfig.loss
     if args["patience"] is None:
         args["patience"] = 0 if label_free else TrainConfig.patience
+    if args["temperature"] is None:
+        pseudo = label_free and not args["queries"]
+        args["temperature"] = PSEUDO_TEMPERATURE if pseudo else TrainConfig.temperature
     return args
 
 
