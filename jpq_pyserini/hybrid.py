@@ -12,7 +12,8 @@ embedded default; ``run --topics`` also takes an ir_datasets id or a local colle
 ``dense --index`` also names a registered package (``package``), whose bundled encoder
 serves when ``--encoder`` is not given; ``sparse --index`` also takes a dataset, whose
 Lucene index the ``bm25`` verb builds (and caches); one-line errors before Pyserini starts;
-a run file that appears only complete.
+a run file that appears only complete; Pyserini's ``--normalization`` without its division by
+zero when one side returns a single score (``fusion.py``).
 ``reproduce`` chooses ``--alpha`` (with ``--normalization``) on the dev split (``fusion.py``).
 """
 import contextlib
@@ -23,6 +24,7 @@ from . import prebuilt
 from ._bootstrap import require_java
 from .errors import Parser, UsageError, cli
 from .fsutil import atomic_file, check_output_file
+from .fusion import guarded
 from .indexdir import index_dim, read_meta
 from .pyserini_bridge import (check_encoder, is_jpq_encoder, jpq_encoder_choice, readable_topics, replace_flag,
                               run_module)
@@ -113,6 +115,7 @@ def run_hybrid(argv):
         run_section = argv.index("run")
         argv = argv[:run_section] + ["run", *replace_flag(argv[run_section + 1:], "--output", str(tmp))]
         stack.enter_context(jpq_encoder_choice())
+        stack.enter_context(guarded())
         run_module("pyserini.search.hybrid", argv)
     return output
 

@@ -345,10 +345,9 @@ def run_system(system, spec, out_dir):
                                               load_qrels(load_dataset(spec.dev), spec.dev, "dev"), spec.hits)
             note = {"alpha": alpha, "normalization": fusion.NORMALIZATION, "dev": spec.dev, "dev ndcg@10": grid}
             size = (Path(system.index_dir) / "index").stat().st_size + _size(lucene)
-            hybrid.batch_search(texts[:8], qids[:8], k0=10, k=10, threads=1)  # warm-up
+            fusion.SideHits.search(hybrid, queries[:8], 10)  # warm-up
             t0 = time.perf_counter()
-            results = hybrid.batch_search(texts, qids, k0=spec.hits, k=spec.hits, threads=1, alpha=alpha,
-                                          normalization=fusion.NORMALIZATION)
+            results = fusion.SideHits.search(hybrid, queries, spec.hits).fuse(alpha, spec.hits)
             encode_ms, search_ms = 0.0, 1000 * (time.perf_counter() - t0) / len(qids)
         elif system.index_dir is None:
             from pyserini.search.lucene import LuceneSearcher

@@ -26,7 +26,7 @@ def test_hybrid_cli_is_pyserinis_fusion(pq_dir, tiny_beir, tmp_path):
     assert set(run) == {q for q, _ in queries}
     expected = fusion.SideHits.search(_searcher(pq_dir, tiny_beir), queries, 50).fuse(0.4, 20)
     for qid, ranked in expected.items():
-        assert ranked_ids[qid] == [d for d, _ in ranked]
+        assert ranked_ids[qid] == [h.docid for h in ranked]
     qrels = Qrels(load_qrels(load_dataset(f"{tiny_beir}/test")))
     dense = fusion.SideHits.search(_searcher(pq_dir, tiny_beir), queries, 50)
     dense_only = Run({q: {h.docid: float(h.score) for h in hits} for q, hits in dense.dense.items()})
@@ -39,7 +39,7 @@ def test_alpha_is_the_dev_grids_best(pq_dir, tiny_beir):
     hits = fusion.SideHits.search(_searcher(pq_dir, tiny_beir), queries, 100)
     alpha, grid = fusion.choose_alpha(hits, qrels, 100, alphas=(0.1, 0.5, 1.0, 2.0))
     assert set(grid) == {0.1, 0.5, 1.0, 2.0} and grid[alpha] == max(grid.values())
-    run = Run({q: {d: float(s) for d, s in r} for q, r in hits.fuse(alpha, 100).items()})
+    run = Run({q: {h.docid: float(h.score) for h in r} for q, r in hits.fuse(alpha, 100).items()})
     assert abs(evaluate(Qrels(qrels), run, "ndcg@10", make_comparable=True) - grid[alpha]) < 1e-9
 
 
@@ -53,3 +53,17 @@ def test_hybrid_bad_input_is_one_line(pq_dir, tiny_beir, tmp_path):
                    "--output", str(out), check=False)
     assert proc.returncode == 2 and "sparse --index" in proc.stderr and not out.exists()
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_fusion_is_pyserinis_and_survives_a_side_with_one_score():
+    from pyserini.search.faiss import DenseSearchResult
+    from pyserini.search.hybrid import HybridSearcher
+
+    dense = [DenseSearchResult(d, s) for d, s in (("a", 0.9), ("b", 0.7), ("c", 0.2))]
+    sparse = [DenseSearchResult(d, s) for d, s in (("b", 12.0), ("d", 8.0), ("a", 3.0))]
+    for normalization in (False, True):
+        ours = fusion.hybrid_results(dense, sparse, 0.3, 10, normalization)
+        theirs = HybridSearcher._hybrid_results(dense, sparse, 0.3, 10, normalization)
+        assert [(h.docid, h.score) for h in ours] == [(h.docid, h.score) for h in theirs]
+    one = fusion.hybrid_results(dense, sparse[:1], 0.3, 10, True)  # Pyserini divides by zero here
+    assert [h.docid for h in one][:1] == ["a"] and len(one) == 3
