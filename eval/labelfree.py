@@ -29,7 +29,7 @@ SETTINGS = {"M=16": (16, 8), "M=24": (24, 8), "M=48": (48, 8), "PQ96x4 fast-scan
 def built(collection):
     """(spec, flat dir, {setting: (start index dir, start name, labelled JPQ output dir)})."""
     from jpq_pyserini.index import index_flat_dir
-    from jpq_pyserini.reproduce import artifact, build_systems, load_spec
+    from jpq_pyserini.reproduce import artifact, build_systems, load_spec, training_key
     from jpq_pyserini.train import TrainConfig, train_jpq
 
     spec = dataclasses.replace(load_spec(SPECS[collection]), pq_m=[16, 24, 48], ablations=[])
@@ -43,8 +43,8 @@ def built(collection):
     fast = artifact("opq96x4fs", rec, lambda p: index_flat_dir(flat, p, 96, 4, None, fast_scan=True, threads=1))
     cfg = TrainConfig(index=str(fast), output="", train=spec.train, dev=spec.dev, encoder=enc.model,
                       query_max_length=enc.query_max_length, **enc.train)
-    key = {**{k: v for k, v in dataclasses.asdict(cfg).items() if k != "output"}, "layout": 2}
-    labelled = artifact("jpq96x4fs", key, lambda p: train_jpq(dataclasses.replace(cfg, output=str(p)), progress=False))
+    labelled = artifact("jpq96x4fs", training_key(cfg),
+                        lambda p: train_jpq(dataclasses.replace(cfg, output=str(p)), progress=False))
     out["PQ96x4 fast-scan"] = (fast, "OPQ96x4", labelled)
     return spec, flat, out
 

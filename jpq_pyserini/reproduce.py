@@ -28,6 +28,9 @@ from .fsutil import atomic_file, cache_dir, check_writable, lock_output, replace
 ROOT = Path(__file__).resolve().parent.parent
 ABLATIONS = {"no-centroid-training": {"centroid_training": False}, "static-negatives": {"negatives": "static"},
              "mse-loss": {"loss": "mse"}}
+# TrainConfig's label-free options: left out of an artifact's key while unset, so that labelled
+# artifacts keep the keys they had without them
+UNKEYED_UNSET = ("teacher", "queries", "pseudo_queries", "corpus", "watch")
 # label-free JPQ (train --teacher), as its command-line defaults: the listwise loss, no patience, a
 # softer teacher for pseudo-queries (train.py)
 LABEL_FREE = {
@@ -256,6 +259,13 @@ def jpq_init(spec, m, systems):
     return best
 
 
+def training_key(cfg):
+    """The recipe a trained artifact is cached under: its settings, less where it is written.
+    Layout 2: the query head in encoder/, the index plain PQ with its assignment centroids."""
+    return {**{k: v for k, v in dataclasses.asdict(cfg).items()
+               if k != "output" and not (k in UNKEYED_UNSET and v is None)}, "layout": 2}
+
+
 def build_systems(spec, progress=False):
     """({system name: System}, {M: the index JPQ started from}), building what is missing."""
     from .encode import encode_corpus
@@ -274,9 +284,8 @@ def build_systems(spec, progress=False):
     def trained(name, index_dir, **overrides):
         cfg = TrainConfig(**{"index": str(index_dir), "output": "", "train": spec.train, "dev": spec.dev,
                              "encoder": enc.model, "query_max_length": enc.query_max_length, **tr, **overrides})
-        # layout 2: the query head in encoder/, the index plain PQ with its assignment centroids
-        rec = {**{k: v for k, v in dataclasses.asdict(cfg).items() if k != "output"}, "layout": 2}
-        return artifact(name, rec, lambda p: train_jpq(dataclasses.replace(cfg, output=str(p)), progress=progress))
+        return artifact(name, training_key(cfg), lambda p: train_jpq(dataclasses.replace(cfg, output=str(p)),
+                                                                     progress=progress))
 
     def add_trained(name, index_dir, m, **overrides):
         path = trained(name, index_dir, **overrides)
