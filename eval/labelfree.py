@@ -90,7 +90,7 @@ def sweeps():
         index, start, _ = starts["M=16"]
         variants = {f"--loss {loss}, own queries": ["--queries", spec.train, "--loss", loss] for loss in ("kl", "pairwise")}
         variants["--loss kl --temperature 0.2, own queries"] = ["--queries", spec.train, "--temperature", 0.2]
-        for gen in GENERATORS:
+        for gen in GENERATORS if collection == "scifact" else GENERATORS[:1]:  # the generators on one collection
             file = queries_file(OUT / collection / f"pseudo-{gen}.tsv", spec.index_recipe.corpus,
                                 DEFAULT_PSEUDO_QUERIES, 42, gen)
             variants[f"--loss kl, {DEFAULT_PSEUDO_QUERIES} pseudo-queries: {gen}"] = ["--queries", file]

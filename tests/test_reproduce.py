@@ -19,7 +19,7 @@ def _write_spec(root, tiny_beir, expected):
     spec = {"name": "tiny", "index": "tiny", "train": str(tiny_beir / "train"), "dev": str(tiny_beir / "test"),
             "topics": str(tiny_beir / "test"), "qrels": str(tiny_beir / "test"), "metrics": ["ndcg@10", "recall@100"],
             "hits": 100, "pq_m": [16], "main_m": 16, "methods": ["pq"], "ablations": ["no-centroid-training"],
-            "expected": expected}
+            "label_free": ["queries"], "expected": expected}
     path = root / "eval" / "tiny.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -32,11 +32,13 @@ def test_reproduce_tiny_spec_end_to_end(tiny_beir, tmp_path):
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "outside tolerance: bm25 ndcg@10" in proc.stderr
     report = (out / "report.md").read_text()
-    for section in ("## Q1", "## Q2", "## Q3", "jpq16-no-centroid-training", "flat-ft-on-pq16"):
+    for section in ("## Q1", "## Q2", "## Q3", "jpq16-no-centroid-training", "flat-ft-on-pq16", "bm25+jpq16",
+                    "label-free JPQ M=16", "## Fusion weights"):
         assert section in report
     assert (out / "ndcg_vs_bytes.png").stat().st_size > 1000
     scores = json.loads((out / "scores.json").read_text())["scores"]
     assert 0 < scores["bm25"]["ndcg@10"] <= 1 and 0 < scores["jpq16"]["ndcg@10"] <= 1
+    assert 0 < scores["lf-queries16"]["ndcg@10"] <= 1 and 0 < scores["bm25+jpq16"]["ndcg@10"] <= 1
     # a second run reuses every artifact
     proc = run_cli("jpq_pyserini.reproduce", str(spec), "--output", str(out), check=False)
     assert "built" not in proc.stderr and "reusing jpq16" in proc.stderr
@@ -50,4 +52,8 @@ def test_spec_errors(tiny_beir, tmp_path):
     data.update(expected={}, index="nope")
     spec.write_text(yaml.safe_dump(data))
     with pytest.raises(UsageError, match="unknown index recipe 'nope'"):
+        load_spec(spec)
+    data.update(index="tiny", label_free=["labels"])
+    spec.write_text(yaml.safe_dump(data))
+    with pytest.raises(UsageError, match="label_free"):
         load_spec(spec)
