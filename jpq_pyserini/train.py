@@ -10,6 +10,10 @@ linear query head (query_head.py); by default the transformer is frozen and the 
 and head) is written as ``encoder/`` and the centroids back into the faiss index as ``index/``,
 which Pyserini's stock FaissSearcher loads with ``JpqQueryEncoder(encoder/)``.
 
+``--teacher FLAT_DIR`` trains without relevance labels (teacher.py): the uncompressed index's
+ranking of real or generated queries takes their place, distilled listwise, and agreement with
+it on held-out queries selects the epoch.
+
 ``--target flat`` trains the query encoder the same way against the uncompressed vectors
 (the ADORE-style baseline), to separate in-domain query fine-tuning from PQ-aware training.
 Several processes: ``torchrun --nproc-per-node N -m jpq_pyserini.train ...`` (gloo on CPU,
@@ -30,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, fsutil
+from . import checkpoint, fsutil, teacher
 from .codebook import PQCodebook
 from .datasets import judged_queries
 from .encoder import DEFAULT_ENCODER, QUERY_MAX_LENGTH, TextEncoder, resolve_device
@@ -38,7 +42,6 @@ from .errors import Parser, UsageError, cli, fraction, nonneg_float, nonneg_int,
 from .fsutil import atomic_dir, atomic_file, check_output_dir
 from .indexdir import (flat_vectors, inherited, pq_parts, read_assignment, read_index_dir,
                        write_assignment, write_index_dir)
-from . import teacher
 from .loss import RANKING_LOSSES, listwise_distill_loss, reconstruction_loss
 from .negatives import NegativeSampler
 from .query_head import QueryHead
