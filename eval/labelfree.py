@@ -2,7 +2,6 @@
 
     python eval/labelfree.py sweeps     # the loss and the pseudo-query generator, on dev
     python eval/labelfree.py evidence   # M = 16, 24, 48 and PQ96x4 fast-scan, both collections
-    python eval/labelfree.py labels     # labels and teacher together, against labels alone, on dev
 
 Every training runs through ``jpq-pyserini train`` under ``/usr/bin/time -v`` (wall clock and
 peak RSS), with ``--watch`` the spec's dev split: its qrels are scored into the training log
@@ -158,20 +157,5 @@ def evidence():
                 "python eval/labelfree.py evidence", folder="labelfree")
 
 
-def labels():
-    rows = []
-    for collection in NAMES:
-        spec, flat, starts = built(collection)
-        for setting in ("M=16", "M=48"):
-            index, start, labelled = starts[setting]
-            out = OUT / collection / f"labels-{setting.lower().replace('=', '')}"
-            summary, _, seconds, _ = train(out, index, flat, spec, "--train", spec.train, "--dev", spec.dev)
-            alone = json.loads((labelled / "train_summary.json").read_text())
-            rows.append([collection, f"{start}", f"{alone['best']['dev_ndcg@10']:.4f}",
-                         f"{summary['best']['dev_ndcg@10']:.4f}", f"{seconds:.0f} s"])
-    write_table("labels", ["collection", "index", "dev nDCG@10, labels", "dev nDCG@10, labels + teacher (kl)",
-                           "wall clock"], rows, "python eval/labelfree.py labels", folder="labelfree")
-
-
 if __name__ == "__main__":
-    {"sweeps": sweeps, "evidence": evidence, "labels": labels}[sys.argv[1]]()
+    {"sweeps": sweeps, "evidence": evidence}[sys.argv[1]]()

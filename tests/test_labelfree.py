@@ -79,6 +79,8 @@ def test_label_free_bad_input_is_one_line_and_writes_nothing(pq_dir, flat_dir, t
     fails("--teacher", str(flat_dir), "--pseudo-queries", "0", expect="--pseudo-queries")
     fails("--teacher", str(flat_dir), "--queries", f"{tiny_beir}/train", "--train", f"{tiny_beir}/train",
           expect="pass one")
+    fails("--teacher", str(flat_dir), "--train", f"{tiny_beir}/train", "--dev", f"{tiny_beir}/test",
+          expect="labels or a teacher, not both")
     textless = tmp_path / "textless"
     textless.mkdir()
     (textless / "corpus.jsonl").write_text('{"_id": "a", "title": "", "text": ""}\n')
