@@ -127,7 +127,7 @@ def evidence():
                 cells[source] = score(out / "index", out / "encoder", spec, runs_dir / f"{tag}-{source}.trec")
                 costs[source] = (seconds, gib)
                 chosen, best = tracking(log, summary)
-                track.append([label, setting, source, summary["best"]["epoch"], f"{chosen:.4f}", f"{best:.4f}",
+                track.append([f"{collection} (train split's dev carve)", setting, source, summary["best"]["epoch"], f"{chosen:.4f}", f"{best:.4f}",
                               f"{chosen - best:+.4f}"])
             names = ["start", "own", "pseudo", "labelled"]
             trec = {n: Run.from_file(str(runs_dir / f"{tag}-{n}.trec"), kind="trec", name=n) for n in names}
