@@ -22,6 +22,7 @@ from . import formats, splits
 from .errors import Parser, UsageError, cli
 from .shipped import NAME, register
 
+
 def _splits(folder):
     """{split: Dataset} of a collection folder in any format ``formats`` reads; None if the
     folder holds no documents, queries or qrels."""
@@ -30,7 +31,7 @@ def _splits(folder):
         return None
     docs = [formats.docs(doc_path)] if doc_path else []
     shared = formats.queries(topic_files[""]) if "" in topic_files else None
-    if set(topic_files) - {""} or "" in qrel_files or shared is None:
+    if set(topic_files) - {""} or "" in qrel_files or shared is None:  # a query file per split (TSV, TREC)
         out = {}
         for split in sorted(set(topic_files) | set(qrel_files)):
             query_part = formats.queries(topic_files[split]) if split in topic_files else shared
@@ -42,6 +43,7 @@ def _splits(folder):
                 out.update(splits.dev_carve(docs, query_part, qrels))
         out.setdefault("", Dataset(*docs))
         return out
+    # one query file for every split, filtered to each split's judged queries (BEIR)
     return splits.beir_splits(docs[0] if docs else None, shared, {s: formats.qrels(p) for s, p in qrel_files.items()})
 
 
