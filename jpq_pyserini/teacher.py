@@ -104,13 +104,12 @@ def real_queries(name):
     return queries
 
 
-def splits(queries, encoder, vectors, docids, seed, positives=PSEUDO_POSITIVES, k=TEACHER_K, holdout=HOLDOUT,
-           batch_size=512):
+def splits(queries, encoder, vectors, docids, seed, positives=PSEUDO_POSITIVES, k=TEACHER_K, batch_size=512):
     """(train, held-out, Teacher): JudgedQueries whose relevant documents are the teacher's top
     ``positives`` (train) or top AGREEMENT_DEPTH (held out, for selection by agreement)."""
     texts = dict(queries)
     qids = list(texts)
-    n_held = max(1, round(len(qids) * holdout)) if holdout and len(qids) > 1 else 0
+    n_held = max(1, round(len(qids) * HOLDOUT)) if len(qids) > 1 else 0
     held = set(random.Random(seed).sample(qids, n_held))
     scorer, query, top = FlatScorer(vectors), {}, {}
     for s in range(0, len(qids), batch_size):
