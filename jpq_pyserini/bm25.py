@@ -16,6 +16,8 @@ from .errors import Parser, UsageError, cli, nonneg_float, positive_int, unit_fl
 from .fsutil import atomic_dir, atomic_file, cache_dir, check_output_file
 from .pyserini_bridge import readable_topics, run_module
 
+K1, B = 0.9, 0.4  # Pyserini's own BM25 defaults; every BM25 here (verb, reproduce, fusion) uses them
+
 
 def lucene_index(corpus, threads=1):
     """Path of a Lucene index of ``corpus`` (built on first use, then reused from the cache)."""
@@ -41,7 +43,7 @@ def lucene_index(corpus, threads=1):
     return path / "index"
 
 
-def run_bm25(corpus, topics, output, output_format="trec", hits=1000, k1=0.9, b=0.4, threads=1, batch_size=64):
+def run_bm25(corpus, topics, output, output_format="trec", hits=1000, k1=K1, b=B, threads=1, batch_size=64):
     check_output_file(output)
     require_java()
     converted = readable_topics(topics)
@@ -62,8 +64,8 @@ def main(argv=None):
     p.add_argument("--output", required=True)
     p.add_argument("--output-format", choices=["trec", "msmarco"], default="trec")
     p.add_argument("--hits", type=positive_int, default=1000)
-    p.add_argument("--k1", type=nonneg_float, default=0.9)
-    p.add_argument("--b", type=unit_float, default=0.4)
+    p.add_argument("--k1", type=nonneg_float, default=K1)
+    p.add_argument("--b", type=unit_float, default=B)
     p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--batch-size", type=positive_int, default=64)
     args = p.parse_args(argv)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 # sparse weight relative to dense, on normalised scores; 0 would be the dense run alone
 ALPHAS = tuple(round(0.05 * i, 2) for i in range(1, 41))
 NORMALIZATION = True
-BM25 = (0.9, 0.4)  # Pyserini's defaults (k1, b), as the bm25 verb
 
 
 def searcher(index_dir, encoder_dir, lucene_dir):
@@ -24,10 +23,11 @@ def searcher(index_dir, encoder_dir, lucene_dir):
     from pyserini.search.faiss import FaissSearcher
     from pyserini.search.hybrid import HybridSearcher
     from pyserini.search.lucene import LuceneSearcher
+    from .bm25 import B, K1
     from .query_encoder import JpqQueryEncoder
 
     sparse = LuceneSearcher(str(lucene_dir))
-    sparse.set_bm25(*BM25)
+    sparse.set_bm25(K1, B)
     return HybridSearcher(FaissSearcher(str(index_dir), JpqQueryEncoder(str(encoder_dir))), sparse)
 
 

@@ -335,7 +335,7 @@ def run_system(system, spec, out_dir):
     note = None
     import torch
     import faiss
-    from .bm25 import lucene_index
+    from .bm25 import B, K1, lucene_index
     from .datasets import iter_queries, load_dataset, load_qrels
     from .runs import write_trec
 
@@ -362,7 +362,7 @@ def run_system(system, spec, out_dir):
             from pyserini.search.lucene import LuceneSearcher
             lucene = lucene_index(spec.index_recipe.corpus)
             searcher = LuceneSearcher(str(lucene))
-            searcher.set_bm25(0.9, 0.4)
+            searcher.set_bm25(K1, B)
             size = _size(lucene)
             searcher.batch_search(texts[:8], qids[:8], k=10, threads=1)  # warm-up
             t0 = time.perf_counter()
