@@ -109,6 +109,20 @@ class EncoderConfig:
         return cfg
 
 
+def length_batches(encoder, texts, batch_size, max_length, progress=False, desc="encoding"):
+    """Index arrays of ``texts`` in batches of similar token length, longest first, so that
+    padding stays small; sets ``encoder.truncated`` (texts cut at ``max_length``)."""
+    lengths = [len(ids) for ids in encoder.tokenizer([encoder.config.prefix + t for t in texts],
+                                                     add_special_tokens=True, truncation=False,
+                                                     verbose=False)["input_ids"]]
+    encoder.truncated = int(sum(n > max_length for n in lengths))
+    order = np.argsort(lengths)[::-1]
+    with tqdm(total=len(texts), desc=desc, unit="doc", disable=not progress) as bar:
+        for start in range(0, len(texts), batch_size):
+            yield order[start:start + batch_size]
+            bar.update(min(batch_size, len(texts) - start))
+
+
 def resolve_device(device):
     if device in (None, "", "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -167,21 +181,12 @@ class TextEncoder(torch.nn.Module):
     def encode(self, texts, batch_size=64, max_length=None, progress=False, desc="encoding"):
         """float32 array [len(texts), dim]; batches sorted by length so padding stays small."""
         max_length = max_length or self.config.max_length
-        lengths = [len(ids) for ids in self.tokenizer([self.config.prefix + t for t in texts],
-                                                      add_special_tokens=True, truncation=False,
-                                                      verbose=False)["input_ids"]]
-        order = np.argsort(lengths)[::-1]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         was_training = self.model.training
         self.model.eval()
-        bar = tqdm(total=len(texts), desc=desc, unit="doc", disable=not progress)
-        for start in range(0, len(texts), batch_size):
-            idx = order[start:start + batch_size]
+        for idx in length_batches(self, texts, batch_size, max_length, progress, desc):
             out[idx] = self.forward([texts[i] for i in idx], max_length).float().cpu().numpy()
-            bar.update(len(idx))
-        bar.close()
         self.model.train(was_training)
-        self.truncated = int(sum(n > max_length for n in lengths))
         return out
 
     def save(self, output_dir):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .encoder import CONFIG_FILE, QUERY_MAX_LENGTH, EncoderConfig, TextEncoder, load_head, save_config
+from .encoder import CONFIG_FILE, QUERY_MAX_LENGTH, EncoderConfig, TextEncoder, length_batches, load_head, save_config
 from .errors import UsageError
 from .query_head import apply_numpy
 
@@ -69,22 +69,33 @@ class OnnxEncoder:
         head = load_head(path, self.config, self.dim, flag)
         self.head = None if head is None else head.numpy()
 
-    def _forward(self, text, max_length):
-        batch = self.tokenizer([self.config.prefix + text], truncation=True, max_length=max_length, return_tensors="np")
-        hidden = self.session.run(None, {k: batch[k].astype(np.int64) for k in self.inputs})[0][0]
-        emb = hidden.mean(0) if self.config.pooling == "mean" else hidden[0]  # one query: no padding to mask
+    def _forward(self, texts, max_length):
+        batch = self.tokenizer([self.config.prefix + t for t in texts], padding=True, truncation=True,
+                               max_length=max_length, return_tensors="np")
+        hidden = self.session.run(None, {k: batch[k].astype(np.int64) for k in self.inputs})[0]
+        if self.config.pooling == "mean":
+            mask = batch["attention_mask"][..., None].astype(hidden.dtype)
+            emb = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
+        else:
+            emb = hidden[:, 0]
         if self.config.normalize:
-            emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
-        return emb if self.head is None else apply_numpy(self.head, emb[None])[0]
+            emb = emb / np.maximum(np.linalg.norm(emb, axis=-1, keepdims=True), 1e-12)
+        return emb if self.head is None else apply_numpy(self.head, emb)
 
-    def encode(self, texts, batch_size=None, max_length=None, **_):
-        """float32 [len(texts), dim], one query per call: on CPU that is faster than padded
-        batches (search_speed.py), and dynamic int8 takes each activation's scale over the
-        whole call, so batching would make a query's vector depend on its neighbours."""
+    def encode(self, texts, batch_size=None, max_length=None, progress=False, desc="encoding", padded=False):
+        """float32 [len(texts), dim]. Queries go one per call (the default): on CPU that is
+        faster than padded batches of short texts (search_speed.py), and dynamic int8 takes each
+        activation's scale over the whole call, so batching would make a query's vector depend
+        on its neighbours. ``padded``: length-sorted batches of ``batch_size``, as
+        ``TextEncoder.encode`` runs them, for documents (``benchmarks/encode_speed.py``)."""
         max_length = max_length or self.config.max_length
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            out[i] = self._forward(text, max_length)
+        if padded:
+            for idx in length_batches(self, texts, batch_size or 64, max_length, progress, desc):
+                out[idx] = self._forward([texts[i] for i in idx], max_length)
+        else:
+            for i, text in enumerate(texts):
+                out[i] = self._forward([text], max_length)[0]
         return out
 
 

@@ -41,6 +41,17 @@ def test_onnx_float_equals_torch_and_int8_stays_close(onnx_dirs):
     assert (onnx_dirs / "int8" / "model.onnx").stat().st_size < 0.4 * (onnx_dirs / "float" / "model.onnx").stat().st_size
 
 
+def test_onnx_padded_batches_give_torch_document_vectors(onnx_dirs):
+    """The document path (benchmarks/encode_speed.py): length-sorted padded batches, masked
+    mean pooling; with the padding of mixed lengths the vectors are still torch's."""
+    texts = [t * k for k, t in enumerate(QUERIES * 2, start=1)]
+    torch_encoder = TextEncoder(DEFAULT_ENCODER)
+    reference = torch_encoder.encode(texts, batch_size=3, max_length=48)
+    onnx = OnnxEncoder(onnx_dirs / "float", threads=1)
+    np.testing.assert_allclose(onnx.encode(texts, batch_size=3, max_length=48, padded=True), reference, atol=1e-4)
+    assert onnx.truncated == torch_encoder.truncated > 0
+
+
 def test_search_with_onnx_encoder_and_encoded_queries(onnx_dirs, pq_dir, tiny_beir, tmp_path):
     """Pyserini's search command takes the ONNX dir as --encoder (float: the torch encoder's
     ranking), and pre-encoded queries give exactly the run of the encoder that wrote them."""
