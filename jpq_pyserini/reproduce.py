@@ -31,13 +31,10 @@ ABLATIONS = {"no-centroid-training": {"centroid_training": False}, "static-negat
 # TrainConfig's label-free options: left out of an artifact's key while unset, so that labelled
 # artifacts keep the keys they had without them
 UNKEYED_UNSET = ("teacher", "queries", "pseudo_queries", "corpus", "watch")
-# label-free JPQ (train --teacher), as its command-line defaults: the listwise loss, no patience, a
-# softer teacher for pseudo-queries (train.py)
+# label-free JPQ (train --teacher) with its defaults: real queries without their qrels, or generated ones
 LABEL_FREE = {
-    "queries": lambda spec, flat: {"teacher": str(flat), "queries": spec.train, "train": None, "dev": None,
-                                   "loss": "kl", "patience": 0},
-    "pseudo": lambda spec, flat: {"teacher": str(flat), "train": None, "dev": None, "loss": "kl", "patience": 0,
-                                  "temperature": 0.2},
+    "queries": lambda spec, flat: {"teacher": str(flat), "queries": spec.train, "train": None, "dev": None},
+    "pseudo": lambda spec, flat: {"teacher": str(flat), "train": None, "dev": None},
 }
 
 
@@ -262,6 +259,7 @@ def jpq_init(spec, m, systems):
 def training_key(cfg):
     """The recipe a trained artifact is cached under: its settings, less where it is written.
     Layout 2: the query head in encoder/, the index plain PQ with its assignment centroids."""
+    cfg = dataclasses.replace(cfg).check()  # the defaults that depend on labels, as train fills them
     return {**{k: v for k, v in dataclasses.asdict(cfg).items()
                if k != "output" and not (k in UNKEYED_UNSET and v is None)}, "layout": 2}
 

@@ -48,6 +48,14 @@ from .query_head import QueryHead
 from .retrieval import FAISS_ABOVE, MINING, FlatScorer, Retriever, evaluate_dev, text_queries
 
 
+# label-free defaults, chosen on both collections' dev splits (eval/results/labelfree/sweeps.md):
+# the listwise loss, no patience (the agreement with the teacher moves by less than its noise
+# from epoch to epoch); a softer teacher for pseudo-queries, whose own source document would
+# otherwise take nearly all of the teacher's probability
+LABEL_FREE_LOSS = "kl"
+PSEUDO_TEMPERATURE = 0.2
+
+
 @dataclass
 class TrainConfig:
     index: str
@@ -61,14 +69,15 @@ class TrainConfig:
     corpus: str = None                  # their documents (default: the corpus the teacher records)
     watch: str = None                   # a labelled split scored each epoch for the log only, never selecting
     target: str = "pq"                  # pq | flat
-    loss: str = "pairwise"              # pairwise | pairwise-wnorm | ce; mse: centroids fit by reconstruction
+    loss: str = None                    # pairwise | pairwise-wnorm | ce; mse: centroids fit by reconstruction;
+                                        # kl with --teacher (default: pairwise, kl label-free)
     positives: str = "all"              # all | one (one per query per step, sampled: worse on NFCorpus dev)
     negatives: str = "dynamic"          # dynamic | static | random
     neg_topk: int = 200
     mining: str = "auto"                # torch | faiss | faiss-gpu | auto: how the top k is retrieved (retrieval.py)
     mining_threshold: int = FAISS_ABOVE # auto: faiss above this many documents (on a CPU)
     lambda_cut: int = 200               # 0: no cut
-    temperature: float = 0.05
+    temperature: float = None           # default 0.05; label-free with pseudo-queries 0.2
     centroid_training: bool = True
     epochs: int = 10
     batch_size: int = 32
@@ -78,7 +87,8 @@ class TrainConfig:
     centroid_lr: float = None           # default by M, as the paper: 5e-6 (M<=24), 2e-5 (M=32), 1e-4 (M>=48)
     weight_decay: float = 0.01
     warmup_steps: int = 23              # linear warm-up, in optimizer steps (the paper: 2,000 on MS MARCO)
-    patience: int = 2                   # stop after this many epochs without a dev improvement (0: never)
+    patience: int = None                # stop after this many epochs without a dev improvement (0: never;
+                                        # default 2, label-free 0)
     backoff: float = 0.05               # after an epoch whose dev nDCG@10 falls more than backoff_margin below
     backoff_margin: float = 0.01        # the best: back to the best weights, encoder lr times backoff (0: off)
                                         # (1e-4 -> 5e-6, near the best rates of eval/sweeps/nfcorpus-lr.yaml)
@@ -92,7 +102,13 @@ class TrainConfig:
     device: str = None
 
     def check(self):
-        """One line naming the flag for a setting that would train silently wrong."""
+        """The defaults that depend on labels filled in; one line naming the flag for a setting
+        that would train silently wrong."""
+        label_free, pseudo = bool(self.teacher), bool(self.teacher) and not self.queries
+        for name, labelled, free in (("loss", "pairwise", LABEL_FREE_LOSS), ("patience", 2, 0),
+                                     ("temperature", 0.05, PSEUDO_TEMPERATURE if pseudo else 0.05)):
+            if getattr(self, name) is None:
+                setattr(self, name, free if label_free else labelled)
         def need(ok, flag, value, what):
             if not ok:
                 raise UsageError(f"--{flag} {value}: expected {what}")
@@ -176,11 +192,6 @@ PAPER = {
     "backoff": (0.0, "no back-off"),
 }
 PRESETS = {"paper": PAPER}
-# label-free defaults, chosen on both collections' dev splits (eval/results/labelfree/sweeps.md):
-# the listwise loss; a softer teacher for pseudo-queries, whose own source document would
-# otherwise take nearly all of the teacher's probability
-LABEL_FREE_LOSS = "kl"
-PSEUDO_TEMPERATURE = 0.2
 
 
 def default_centroid_lr(m):
@@ -507,7 +518,7 @@ def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True, st
 def _train(run, cfg, resume, progress, stop_after):
     from tqdm import tqdm
 
-    out, rank, world, encoder, scorer = run.out, run.rank, run.world, run.encoder, run.scorer
+    out, rank, world, encoder = run.out, run.rank, run.world, run.encoder
     last, best_dir = out / "checkpoints" / "last", out / "checkpoints" / "best"
     step, best, best_state = start_or_resume(run, resume, last, best_dir)
 
@@ -704,7 +715,7 @@ def build_parser():
                formatter_class=argparse.RawDescriptionHelpFormatter,
                epilog="--preset paper, from jingtaozhan/JPQ jpq/run_train.py (commit 16ba1a0) and its README:\n"
                       + "\n".join(f"  --{k.replace('_', '-')} {v}: {line}" for k, (v, line) in PAPER.items()))
-    d = TrainConfig(index="", output="")
+    d = TrainConfig(index="", output="").check()  # the labelled defaults, for the help
     p.add_argument("--index", required=True, help="PQ index dir (or a flat one with --target flat)")
     p.add_argument("--output", required=True, help="training output dir")
     p.add_argument("--encoder", default=None, help="initial query encoder (default: the index's document encoder)")
@@ -779,14 +790,6 @@ def parse_args(argv):
         parser.set_defaults(**{k: v for k, (v, _) in PRESETS[preset].items()})
     args = vars(parser.parse_args(argv))
     args.pop("preset")
-    label_free = bool(args["teacher"])
-    if args["loss"] is None:
-        args["loss"] = LABEL_FREE_LOSS if label_free else TrainConfig.loss
-    if args["patience"] is None:
-        args["patience"] = 0 if label_free else TrainConfig.patience
-    if args["temperature"] is None:
-        pseudo = label_free and not args["queries"]
-        args["temperature"] = PSEUDO_TEMPERATURE if pseudo else TrainConfig.temperature
     return args
 
 

@@ -122,6 +122,18 @@ def test_back_off_restores_best_weights_and_lowers_query_side_lr(pq_dir, tiny_be
     assert not run.optimizer.state
 
 
+def test_the_defaults_that_depend_on_labels_are_filled_by_check():
+    """The Python API gets the command line's defaults: labelled, label-free with real
+    queries, label-free with generated ones; a value given explicitly stays."""
+    def filled(**kw):
+        cfg = TrainConfig(index="", output="", **kw).check()
+        return cfg.loss, cfg.patience, cfg.temperature
+    assert filled() == ("pairwise", 2, 0.05)
+    assert filled(teacher="flat", queries="q") == ("kl", 0, 0.05)
+    assert filled(teacher="flat") == ("kl", 0, 0.2)
+    assert filled(teacher="flat", temperature=0.1, patience=3) == ("kl", 3, 0.1)
+
+
 def test_patience_counts_from_the_last_back_off():
     from jpq_pyserini.train import early_stop
     cfg = TrainConfig(index="", output="", patience=2)
