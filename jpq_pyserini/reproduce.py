@@ -28,9 +28,9 @@ from .fsutil import atomic_file, cache_dir, check_writable, lock_output, replace
 ROOT = Path(__file__).resolve().parent.parent
 ABLATIONS = {"no-centroid-training": {"centroid_training": False}, "static-negatives": {"negatives": "static"},
              "mse-loss": {"loss": "mse"}}
-# TrainConfig's label-free options: left out of an artifact's key while unset, so that labelled
+# TrainConfig's label-free and pool options: left out of an artifact's key while unset, so that labelled
 # artifacts keep the keys they had without them
-UNKEYED_UNSET = ("teacher", "queries", "pseudo_queries", "corpus", "watch")
+UNKEYED_UNSET = ("teacher", "queries", "pseudo_queries", "corpus", "watch", "pool_size")
 # label-free JPQ (train --teacher) with its defaults: real queries without their qrels, or generated ones
 LABEL_FREE = {
     "queries": lambda spec, flat: {"teacher": str(flat), "queries": spec.train, "train": None, "dev": None},

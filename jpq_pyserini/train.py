@@ -54,6 +54,7 @@ from .retrieval import FAISS_ABOVE, MINING, FlatScorer, Retriever, evaluate_dev,
 # otherwise take nearly all of the teacher's probability
 LABEL_FREE_LOSS = "kl"
 PSEUDO_TEMPERATURE = 0.2
+POOL_SIZE = 2000  # --negatives pool (negatives.py)
 
 
 @dataclass
@@ -72,7 +73,8 @@ class TrainConfig:
     loss: str = None                    # pairwise | pairwise-wnorm | ce; mse: centroids fit by reconstruction;
                                         # kl with --teacher (default: pairwise, kl label-free)
     positives: str = "all"              # all | one (one per query per step, sampled: worse on NFCorpus dev)
-    negatives: str = "dynamic"          # dynamic | static | random
+    negatives: str = "dynamic"          # dynamic | static | random | pool (dynamic within a top-pool_size mined once)
+    pool_size: int = None               # --negatives pool: documents mined per query at the start (default 2000)
     neg_topk: int = 200
     mining: str = "auto"                # torch | faiss | faiss-gpu | auto: how the top k is retrieved (retrieval.py)
     mining_threshold: int = FAISS_ABOVE # auto: faiss above this many documents (on a CPU)
@@ -112,7 +114,12 @@ class TrainConfig:
         def need(ok, flag, value, what):
             if not ok:
                 raise UsageError(f"--{flag} {value}: expected {what}")
-        for name in ("epochs", "batch_size", "neg_topk", "query_max_length", "mining_threshold"):
+        if self.negatives == "pool" and self.pool_size is None:
+            self.pool_size = POOL_SIZE
+        elif self.negatives != "pool" and self.pool_size is not None:
+            raise UsageError(f"--pool-size {self.pool_size}: only --negatives pool takes it")
+        for name in ("epochs", "batch_size", "neg_topk", "query_max_length", "mining_threshold") + (
+                ("pool_size",) if self.pool_size is not None else ()):
             value = getattr(self, name)
             need(isinstance(value, int) and value >= 1, name.replace("_", "-"), value, "a positive integer")
         for name in ("lambda_cut", "warmup_steps", "patience", "save_steps"):
@@ -412,15 +419,15 @@ def setup(cfg, resume, overwrite):
     steps_per_epoch = math.ceil(len(train.qids) / cfg.batch_size)
     optimizer, scheduler, params = make_optimizer(cfg, encoder, head, scorer, steps_per_epoch * cfg.epochs)
     retriever = Retriever(scorer, index, cfg.mining, cfg.mining_threshold, device)
-    sampler = NegativeSampler(retriever, cfg.negatives, cfg.neg_topk, seed=cfg.seed)
-    if cfg.negatives == "static" and resume:  # the negatives came from the initial model
-        raise UsageError("--resume is not supported with --negatives static")
+    sampler = NegativeSampler(retriever, cfg.negatives, cfg.neg_topk, seed=cfg.seed, pool=cfg.pool_size or 0)
+    if cfg.negatives in ("static", "pool") and resume:  # the lists came from the initial model
+        raise UsageError(f"--resume is not supported with --negatives {cfg.negatives}")
     replacing = not resume and rank == 0 and final.is_dir() and any(final.iterdir())
     out = fsutil.temp_dir_for(final) if replacing else final
     run = Run(cfg, out, final, rank, world, index, docids, meta, scorer, encoder, head, frozen, train, dev,
               steps_per_epoch, optimizer, scheduler, params, retriever, sampler, targets, assignment, teacher_lists,
               watch)
-    if cfg.negatives == "static":
+    if cfg.negatives in ("static", "pool"):
         with torch.no_grad():
             sampler.mine(train.qids, queries(run, train, train.qids, training=False))
     return run
@@ -737,7 +744,12 @@ def build_parser():
                    help="pairwise (default); kl: listwise distillation of --teacher's ranking (the label-free default)")
     p.add_argument("--positives", choices=["all", "one"], default=d.positives,
                    help="relevant documents per query and step: all, or one sampled")
-    p.add_argument("--negatives", choices=["dynamic", "static", "random"], default=d.negatives)
+    p.add_argument("--negatives", choices=["dynamic", "static", "random", "pool"], default=d.negatives,
+                   help="dynamic: each step's top --neg-topk from the current index (the paper); pool: each "
+                        "step's top --neg-topk within a top --pool-size mined once (large corpora); static, "
+                        "random: ablations")
+    p.add_argument("--pool-size", type=positive_int, default=None,
+                   help=f"--negatives pool: documents mined per query at the start (default {POOL_SIZE})")
     p.add_argument("--neg-topk", type=positive_int, default=d.neg_topk)
     p.add_argument("--mining", choices=MINING, default=d.mining,
                    help="top-k retrieval for negatives and dev evaluation: streamed torch ADC, faiss with the "

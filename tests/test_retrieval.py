@@ -97,6 +97,28 @@ def test_sampler_modes(pq_dir):
     assert torch.equal(rnd.sample(["a", "b", "c"], q, positives)[0], first)
 
 
+def test_pool_sampling_is_dynamic_within_the_mined_pool(pq_dir):
+    """--negatives pool: a pool as large as the corpus samples exactly as dynamic does, after
+    the model has changed too; a smaller pool gives the current top k of what it mined."""
+    cb, index = _trained(pq_dir)
+    q, qids = _queries(3, seed=6), ["a", "b", "c"]
+    positives = torch.tensor([[0, -1], [5, 6], [7, -1]])
+    retriever = retrieval.Retriever(cb, index, "torch")
+    dyn = NegativeSampler(retriever, "dynamic", k=20)
+    whole, small = (NegativeSampler(retriever, "pool", k=20, pool=n) for n in (cb.ntotal, 60))
+    whole.mine(qids, q)
+    small.mine(qids, q)
+    with torch.no_grad():
+        cb.centroids.add_(0.05 * torch.randn(cb.centroids.shape, generator=torch.Generator().manual_seed(0)))
+    for a, b in zip(whole.sample(qids, q, positives), dyn.sample(qids, q, positives)):
+        assert torch.equal(a, b)
+    rows = small.sample(qids, q, positives)[0]
+    for i, qid in enumerate(qids):
+        pool = small.static[qid].long()
+        scores = cb.score_pairs(q[i:i + 1], pool[None])[0]
+        assert set(rows[i].tolist()) == set(pool[scores.argsort(descending=True)[:20]].tolist())
+
+
 def test_relevant_documents_are_never_negatives_even_when_one_positive_is_paired(pq_dir):
     cb, index = _trained(pq_dir)
     q = _queries(2, seed=7)
