@@ -31,3 +31,14 @@ def test_a_corpus_that_cannot_fit_in_memory_is_refused_in_one_line(capsys):
         scale.main(["--flat", "/nonexistent", "--n", str(10**12)])
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and len(err) == 1 and "--n 1000000000000: needs about" in err[0]
+
+
+@pytest.mark.skipif(not Path("/usr/bin/time").exists(), reason="GNU time is not installed")
+def test_a_training_process_is_timed_by_usr_bin_time(tmp_path):
+    import subprocess
+    import sys
+    subprocess.run(["/usr/bin/time", "-v", "-o", str(tmp_path / "x.time"), sys.executable, "-c",
+                    "import time; b = bytearray(300 * 2**20); time.sleep(0.2)"], check=True)
+    timed = scale.time_v(tmp_path / "x.time")
+    assert 0.2 / 60 < timed["wall_minutes"] < 1 and 0.29 < timed["peak_rss_gib"] < 1
+    assert scale.time_v(tmp_path / "missing.time") == {}
