@@ -17,7 +17,7 @@ the uncompressed MiniLM ranking down and how many of its top-10 results they tak
 
 At each N: the OPQ48 index (untrained), JPQ48 (``jpq-pyserini train``, defaults: dynamic
 negatives, epoch chosen on ``train/dev``), JPQ48 with ``--negatives pool`` (dynamic within
-each query's top 2,000, mined once: the cheap variant for large corpora), the
+each query's top 20,000, mined once: the cheap variant for large corpora), the
 static-negatives ablation, and the query side trained on the 5,183 flat vectors
 (``--target flat``, trained once, its query head included) searched on the OPQ48 index;
 every system scored on SciFact test. Training runs as its own process, so
@@ -40,6 +40,7 @@ from jpq_pyserini.index import new_pq_index, pq_meta
 from jpq_pyserini.indexdir import flat_vectors, read_index_dir, write_index_dir
 
 CHUNK = 200_000
+POOL = "JPQ48, negatives from a top-20,000 pool"
 LAM_LOW, SIGMA = 0.5, 0.5
 TRAIN_SAMPLE = 65_536             # vectors that train OPQ48 (256 per centroid)
 BYTES_PER_DOC = 48 * 3 + 150      # codes in faiss, in torch and on write; docid string, list and dict
@@ -166,7 +167,7 @@ def run_n(args, real, docids, n, test_split, queries):
     rows["OPQ48"] = evaluate_test(args.encoder, index_dir)
     rows["flat-fine-tuned encoder on OPQ48"] = evaluate_test(args.flat_ft / "encoder", index_dir)
     common = ["--index", str(index_dir), "--threads", str(args.threads), *args.train_flags]
-    for name, extra in (("JPQ48", []), ("JPQ48, negatives from a top-2000 pool", ["--negatives", "pool"]),
+    for name, extra in (("JPQ48", []), (POOL, ["--negatives", "pool"]),
                         ("JPQ48, static negatives", ["--negatives", "static"])):
         out = base / ("jpq48" if not extra else f"jpq48-{extra[-1]}")
         summary, log, timed = train(out, *common, *extra)
@@ -180,8 +181,8 @@ def run_n(args, real, docids, n, test_split, queries):
     p = {"JPQ48 vs OPQ48": ttest(jpq, rows["OPQ48"]["per_query"]),
          "JPQ48 vs flat-fine-tuned on OPQ48": ttest(jpq, rows["flat-fine-tuned encoder on OPQ48"]["per_query"]),
          "JPQ48 dynamic vs static negatives": ttest(jpq, rows["JPQ48, static negatives"]["per_query"]),
-         "JPQ48 dynamic vs pool negatives": ttest(jpq, rows["JPQ48, negatives from a top-2000 pool"]["per_query"]),
-         "JPQ48 pool vs static negatives": ttest(rows["JPQ48, negatives from a top-2000 pool"]["per_query"],
+         "JPQ48 dynamic vs pool negatives": ttest(jpq, rows[POOL]["per_query"]),
+         "JPQ48 pool vs static negatives": ttest(rows[POOL]["per_query"],
                                                  rows["JPQ48, static negatives"]["per_query"])}
     return rows, p
 

@@ -173,10 +173,10 @@ class PQCodebook(torch.nn.Module):
     def score_pairs(self, q, doc_rows):
         """Scores [B, n] where doc_rows [B, n] holds a separate list of rows per query."""
         lut = self.lookup_tables(q)
-        codes = self.codes[doc_rows].long()                            # [B, n, M]
+        codes = self.codes[doc_rows]                                   # [B, n, M], one byte a code
         out = torch.zeros(doc_rows.shape, device=lut.device, dtype=lut.dtype)
-        for m in range(self.M):
-            out = out + torch.gather(lut[:, m], 1, codes[:, :, m])
+        for m in range(self.M):  # widened one sub-space at a time: [B, n, M] int64 is 8x the memory traffic
+            out = out + torch.gather(lut[:, m], 1, codes[:, :, m].long())
         return out
 
     def score_all(self, q):

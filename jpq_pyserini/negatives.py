@@ -16,7 +16,7 @@ pairwise loss weights by. Ranks are those of the reference implementation (jingt
 the current scores each step, so ranks mean the same in every mode.
 
 ``pool`` is this idea made cheap for large corpora: it mines each query's top ``pool``
-(say 2,000) once, like ``static``, then every step re-scores that pool with the current
+(20,000 by default) once, like ``static``, then every step re-scores that pool with the current
 encoder and centroids and takes its top ``k``. A step then costs ``pool`` lookups per query
 instead of a pass over the corpus; it is dynamic as long as the current top ``k`` stays
 inside the initial top ``pool`` (benchmarks/scale.py measures what it costs in nDCG@10).
@@ -51,7 +51,7 @@ class NegativeSampler:
     @torch.no_grad()
     def mine(self, qids, q, batch_size=256):
         """``static`` and ``pool`` modes: fix every query's list once, with the model as it is
-        now (int32 rows: a pool of 2,000 costs 8 KB per query)."""
+        now (int32 rows: a pool of 20,000 costs 80 KB per query)."""
         for s in range(0, len(qids), batch_size):
             rows = self.retriever.search(q[s:s + batch_size], self.mined_k)[1]
             self.static.update((qid, r.to(torch.int32).cpu()) for qid, r in zip(qids[s:s + batch_size], rows))

@@ -54,7 +54,7 @@ from .retrieval import FAISS_ABOVE, MINING, FlatScorer, Retriever, evaluate_dev,
 # otherwise take nearly all of the teacher's probability
 LABEL_FREE_LOSS = "kl"
 PSEUDO_TEMPERATURE = 0.2
-POOL_SIZE = 2000  # --negatives pool (negatives.py)
+POOL_SIZE = 20_000  # --negatives pool (negatives.py): 2,000 lost 0.010 nDCG@10 at 1M documents (docs/scale.md)
 
 
 @dataclass
@@ -73,8 +73,8 @@ class TrainConfig:
     loss: str = None                    # pairwise | pairwise-wnorm | ce; mse: centroids fit by reconstruction;
                                         # kl with --teacher (default: pairwise, kl label-free)
     positives: str = "all"              # all | one (one per query per step, sampled: worse on NFCorpus dev)
-    negatives: str = "dynamic"          # dynamic | static | random | pool (dynamic within a top-pool_size mined once)
-    pool_size: int = None               # --negatives pool: documents mined per query at the start (default 2000)
+    negatives: str = "dynamic"          # dynamic | static | random | pool (dynamic within a top --pool-size mined once)
+    pool_size: int = None               # --negatives pool: documents mined per query at the start (default 20,000)
     neg_topk: int = 200
     mining: str = "auto"                # torch | faiss | faiss-gpu | auto: how the top k is retrieved (retrieval.py)
     mining_threshold: int = FAISS_ABOVE # auto: faiss above this many documents (on a CPU)

@@ -8,6 +8,7 @@ import torch
 from conftest import run_cli
 from jpq_pyserini.codebook import PQCodebook, split_index
 from jpq_pyserini.indexdir import read_index_dir
+from jpq_pyserini.errors import UsageError
 from jpq_pyserini.train import TrainConfig, train_jpq
 
 
@@ -132,6 +133,9 @@ def test_the_defaults_that_depend_on_labels_are_filled_by_check():
     assert filled(teacher="flat", queries="q") == ("kl", 0, 0.05)
     assert filled(teacher="flat") == ("kl", 0, 0.2)
     assert filled(teacher="flat", temperature=0.1, patience=3) == ("kl", 3, 0.1)
+    assert TrainConfig(index="", output="", negatives="pool").check().pool_size == 20_000
+    with pytest.raises(UsageError, match="--pool-size 500: only --negatives pool takes it"):
+        TrainConfig(index="", output="", pool_size=500).check()
 
 
 def test_patience_counts_from_the_last_back_off():
