@@ -28,8 +28,9 @@ def config(grid, name, overrides):
 
     out = cache_dir("sweeps", grid["name"]) / name
     settings = {**grid.get("base", {}), **overrides}
-    return TrainConfig(index=os.path.expandvars(grid["index"]), output=str(out), train=grid["train"], dev=grid["dev"],
-                       **settings), settings
+    index = settings.pop("index", grid["index"])  # a run may name its own index (another M or kind)
+    return TrainConfig(index=os.path.expandvars(index), output=str(out), train=grid["train"], dev=grid["dev"],
+                       **settings), {**settings, **({"index": index} if "index" in overrides else {})}
 
 
 def record(grid, name, overrides):
@@ -50,21 +51,45 @@ def record(grid, name, overrides):
             "encoder_lr_by_epoch": [r.get("encoder_lr") for r in log[1:]],
             "head_lr_by_epoch": [r.get("head_lr") for r in log[1:]],
             "best_epoch": best["epoch"], "best_dev_ndcg@10": best["dev_ndcg@10"],
-            "seconds": log[-1].get("seconds"), "epochs_run": log[-1]["epoch"]}
+            "seconds": log[-1].get("seconds"), "epochs_run": log[-1]["epoch"], **fine_tune_stage(out, summary)}
+
+
+def fine_tune_stage(out, summary):
+    """--fine-tune auto: the second stage's dev scores by epoch (its epoch 0 is the head
+    stage's best) and whether its model was kept."""
+    path = out / "fine-tune" / "train_log.jsonl"
+    if not path.exists():
+        return {}
+    log = [json.loads(line) for line in path.read_text().splitlines()]
+    kept = summary["fine_tune"]["kept"] if summary and "fine_tune" in summary else None
+    return {"fine_tune_dev_ndcg@10_by_epoch": [r["dev_ndcg@10"] for r in log], "fine_tune_kept": kept,
+            "fine_tune_seconds": log[-1].get("seconds"), "exported_dev_ndcg@10": max(r["dev_ndcg@10"] for r in log)
+            if kept else log[0]["dev_ndcg@10"]}
 
 
 def table(records):
     width = max(len(r["dev_ndcg@10_by_epoch"]) for r in records)
-    lines = ["| run | settings | best (epoch) | " + " | ".join(f"ep {e}" for e in range(width)) + " | s/epoch |",
-             "|---|---|---|" + "---|" * width + "---|"]
+    staged = any("fine_tune_kept" in r for r in records)
+    lines = ["| run | settings | best (epoch) | " + " | ".join(f"ep {e}" for e in range(width)) + " | s/epoch |"
+             + (" fine-tune stage: dev by epoch (0 = the head's best) | kept | exported | fine-tune s |" if staged else ""),
+             "|---|---|---|" + "---|" * width + "---|" + ("---|---|---|---|" if staged else "")]
     for r in records:
         by_epoch = r["dev_ndcg@10_by_epoch"] + [""] * (width - len(r["dev_ndcg@10_by_epoch"]))
         settings = ", ".join(f"{k}={v}" for k, v in r["settings"].items())
         per_epoch = round(r["seconds"] / r["epochs_run"], 1) if r["epochs_run"] else ""
         name = r["run"] + ("" if r["finished"] else " (stopped by hand)")
         lines.append(f"| {name} | {settings} | **{r['best_dev_ndcg@10']:.4f}** ({r['best_epoch']}) | "
-                     + " | ".join(f"{v:.4f}" if v != "" else "" for v in by_epoch) + f" | {per_epoch} |")
+                     + " | ".join(f"{v:.4f}" if v != "" else "" for v in by_epoch) + f" | {per_epoch} |"
+                   + (_stage_cells(r) if staged else ""))
     return "\n".join(lines)
+
+
+def _stage_cells(r):
+    if "fine_tune_kept" not in r:
+        return f" | | | **{r['best_dev_ndcg@10']:.4f}** | |"
+    scores = ", ".join(f"{v:.4f}" for v in r["fine_tune_dev_ndcg@10_by_epoch"])
+    kept = {True: "yes", False: "no", None: "(unfinished)"}[r["fine_tune_kept"]]
+    return f" {scores} | {kept} | **{r['exported_dev_ndcg@10']:.4f}** | {r['fine_tune_seconds']} |"
 
 
 def main(argv=None):

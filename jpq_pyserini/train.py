@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, fsutil, teacher
+from . import checkpoint, fsutil, stages, teacher
 from .codebook import PQCodebook
 from .datasets import judged_queries
 from .encoder import DEFAULT_ENCODER, QUERY_MAX_LENGTH, TextEncoder, resolve_device
@@ -54,6 +54,7 @@ from .retrieval import FAISS_ABOVE, MINING, FlatScorer, Retriever, evaluate_dev,
 # otherwise take nearly all of the teacher's probability
 LABEL_FREE_LOSS = "kl"
 PSEUDO_TEMPERATURE = 0.2
+FINE_TUNE_LR = 2e-5  # --fine-tune auto's second stage (eval/results/sweeps/*-fine-tune)
 POOL_SIZE = 20_000  # --negatives pool (negatives.py): 2,000 lost 0.010 nDCG@10 at 1M documents (docs/scale.md)
 
 
@@ -83,7 +84,11 @@ class TrainConfig:
     centroid_training: bool = True
     epochs: int = 10
     batch_size: int = 32
-    lr: float = 0.0                     # the transformer's; 0 freezes it (eval/results/sweeps/*-head)
+    fine_tune: str = None               # auto | joint | off: when the transformer trains (default auto, label-free off):
+                                        # auto: the head and centroids first on the frozen transformer, then the
+                                        # transformer too, kept only if dev rises; joint: from the first step
+    fine_tune_epochs: int = 3           # --fine-tune auto: epochs of its second stage
+    lr: float = None                    # the transformer's (default FINE_TUNE_LR; 0 freezes it, as --fine-tune off)
     query_head: str = "linear"          # linear | none: a trained linear map after the encoder
     head_lr: float = 1e-3
     centroid_lr: float = None           # default by M, as the paper: 5e-6 (M<=24), 2e-5 (M=32), 1e-4 (M>=48)
@@ -111,6 +116,15 @@ class TrainConfig:
                                      ("temperature", 0.05, PSEUDO_TEMPERATURE if pseudo else 0.05)):
             if getattr(self, name) is None:
                 setattr(self, name, free if label_free else labelled)
+        if self.fine_tune is None:  # --lr 0 alone freezes the transformer, as before --fine-tune existed
+            self.fine_tune = "off" if label_free or self.lr == 0 else "auto"
+        if self.fine_tune not in ("auto", "joint", "off"):
+            raise UsageError(f"--fine-tune {self.fine_tune}: expected auto, joint or off")
+        if self.lr is None:
+            self.lr = 0.0 if self.fine_tune == "off" else FINE_TUNE_LR
+        elif (self.lr > 0) != (self.fine_tune != "off"):
+            raise UsageError(f"--lr {self.lr} with --fine-tune {self.fine_tune}: the transformer trains only with "
+                             f"--fine-tune auto or joint, and then at a rate > 0")
         def need(ok, flag, value, what):
             if not ok:
                 raise UsageError(f"--{flag} {value}: expected {what}")
@@ -118,7 +132,7 @@ class TrainConfig:
             self.pool_size = POOL_SIZE
         elif self.negatives != "pool" and self.pool_size is not None:
             raise UsageError(f"--pool-size {self.pool_size}: only --negatives pool takes it")
-        for name in ("epochs", "batch_size", "neg_topk", "query_max_length", "mining_threshold") + (
+        for name in ("epochs", "fine_tune_epochs", "batch_size", "neg_topk", "query_max_length", "mining_threshold") + (
                 ("pool_size",) if self.pool_size is not None else ()):
             value = getattr(self, name)
             need(isinstance(value, int) and value >= 1, name.replace("_", "-"), value, "a positive integer")
@@ -183,6 +197,7 @@ class TrainConfig:
 # 48/64/96"), as are the paper's loss, every relevant document and dynamic top-200 negatives.
 PAPER = {
     "query_head": ("none", "the reference trains RobertaDot itself: no head"),
+    "fine_tune": ("joint", "the reference's one optimizer holds the encoder from the first step"),
     "lr": (5e-6, 'parser.add_argument("--lr", default=5e-6, type=float)'),
     "temperature": (1.0, "compute_loss: torch.log(1 + torch.exp(pair_diff)), no temperature"),
     "warmup_steps": (2000, 'parser.add_argument("--warmup_steps", default=2000, type=int)'),
@@ -510,6 +525,14 @@ def distill_loss(run, batch, q, student_rows, student_mask):
 def train_jpq(cfg: TrainConfig, resume=False, overwrite=False, progress=True, stop_after=None):
     """Train and export; returns the summary (None on ranks > 0, or when ``stop_after`` N steps
     ended the run early as a kill would: checkpoint written, nothing exported)."""
+    cfg.check()
+    if cfg.fine_tune != "auto":
+        return train_once(cfg, resume, overwrite, progress, stop_after)
+    return stages.train_in_stages(cfg, train_once, resume, overwrite, progress, stop_after)
+
+
+def train_once(cfg, resume=False, overwrite=False, progress=True, stop_after=None):
+    """One run of the loop below with one set of trainable parameters."""
     run = setup(cfg, resume, overwrite)
     try:
         summary = _train(run, cfg, resume, progress, stop_after)
@@ -761,8 +784,14 @@ def build_parser():
     p.add_argument("--no-centroid-training", dest="centroid_training", action="store_false")
     p.add_argument("--epochs", type=positive_int, default=d.epochs)
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
-    p.add_argument("--lr", type=nonneg_float, default=d.lr,
-                   help="the query encoder's transformer learning rate (0: frozen, its output computed once)")
+    p.add_argument("--fine-tune", choices=["auto", "joint", "off"], default=None,
+                   help="when the transformer trains. auto (the default with labels): the head and centroids "
+                        "on the frozen transformer first, then the transformer too for --fine-tune-epochs, "
+                        "kept only if dev nDCG@10 rises (OUT/fine-tune holds its log); joint: from the first "
+                        "step, as the paper; off: frozen (the label-free default)")
+    p.add_argument("--fine-tune-epochs", type=positive_int, default=d.fine_tune_epochs)
+    p.add_argument("--lr", type=nonneg_float, default=None,
+                   help=f"the transformer's learning rate (default {FINE_TUNE_LR:g}; 0: frozen, as --fine-tune off)")
     p.add_argument("--query-head", choices=["linear", "none"], default=d.query_head,
                    help="a linear map after the query encoder, trained with it and saved in OUT/encoder")
     p.add_argument("--head-lr", type=nonneg_float, default=d.head_lr, help="query head learning rate")

@@ -83,7 +83,8 @@ def test_killed_search_leaves_no_run(pq_dir, tiny_beir, tmp_path):
 
 def _train_args(pq_dir, tiny_beir, out, epochs):
     return ["--index", pq_dir, "--train", tiny_beir / "train", "--dev", tiny_beir / "test", "--output", out,
-            "--epochs", str(epochs), "--batch-size", "8", "--neg-topk", "50", "--lr", "5e-5", "--centroid-lr", "1e-3"]
+            "--epochs", str(epochs), "--batch-size", "8", "--neg-topk", "50", "--fine-tune", "joint", "--lr", "5e-5",
+            "--centroid-lr", "1e-3"]
 
 
 def test_killed_retrain_keeps_the_old_output_whole(pq_dir, tiny_beir, tmp_path):

@@ -14,7 +14,7 @@ from jpq_pyserini.train import TrainConfig, train_jpq
 
 def _cfg(pq_dir, tiny_beir, out, **kw):
     return TrainConfig(index=str(pq_dir), output=str(out), train=str(tiny_beir / "train"), dev=str(tiny_beir / "test"),
-                       epochs=2, batch_size=8, neg_topk=50, lr=5e-5, centroid_lr=1e-3, **kw)
+                       epochs=2, batch_size=8, neg_topk=50, fine_tune="joint", lr=5e-5, centroid_lr=1e-3, **kw)
 
 
 def _last_weights(out):
@@ -45,7 +45,7 @@ def test_few_steps_loss_down_centroids_change_codes_fixed(pq_dir, tiny_beir, tmp
 
 
 def test_no_dev_improvement_exports_the_untrained_model_and_says_so(pq_dir, tiny_beir, tmp_path):
-    cfg = dataclasses.replace(_cfg(pq_dir, tiny_beir, tmp_path / "t"), epochs=1, lr=0.0, head_lr=0.0, centroid_lr=0.0)
+    cfg = dataclasses.replace(_cfg(pq_dir, tiny_beir, tmp_path / "t"), epochs=1, fine_tune="off", lr=0.0, head_lr=0.0, centroid_lr=0.0)
     summary = train_jpq(cfg, progress=False)
     assert summary["improved"] is False and summary["best"]["epoch"] == 0
     assert summary["verdict"].startswith("training did not improve on dev")
@@ -76,7 +76,7 @@ def test_two_processes_gloo_match_one_process(pq_dir, tiny_beir, tmp_path):
     import sys
 
     common = ["--index", str(pq_dir), "--train", str(tiny_beir / "train"), "--dev", str(tiny_beir / "test"),
-              "--epochs", "1", "--batch-size", "8", "--neg-topk", "50", "--lr", "5e-5", "--centroid-lr", "1e-3",
+              "--epochs", "1", "--batch-size", "8", "--neg-topk", "50", "--fine-tune", "joint", "--lr", "5e-5", "--centroid-lr", "1e-3",
               "--dropout", "0", "--threads", "1"]
     run_cli("jpq_pyserini.train", *common, "--output", str(tmp_path / "one"))
     env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
@@ -133,6 +133,14 @@ def test_the_defaults_that_depend_on_labels_are_filled_by_check():
     assert filled(teacher="flat", queries="q") == ("kl", 0, 0.05)
     assert filled(teacher="flat") == ("kl", 0, 0.2)
     assert filled(teacher="flat", temperature=0.1, patience=3) == ("kl", 3, 0.1)
+    def fine_tune(**kw):
+        cfg = TrainConfig(index="", output="", **kw).check()
+        return cfg.fine_tune, cfg.lr
+    assert fine_tune() == ("auto", 2e-5) and fine_tune(lr=1e-4) == ("auto", 1e-4)
+    assert fine_tune(teacher="flat") == ("off", 0.0) and fine_tune(lr=0.0) == ("off", 0.0)
+    assert fine_tune(fine_tune="joint") == ("joint", 2e-5)
+    with pytest.raises(UsageError, match="--lr 0.0001 with --fine-tune off"):
+        fine_tune(fine_tune="off", lr=1e-4)
     assert TrainConfig(index="", output="", negatives="pool").check().pool_size == 20_000
     with pytest.raises(UsageError, match="--pool-size 500: only --negatives pool takes it"):
         TrainConfig(index="", output="", pool_size=500).check()
@@ -235,7 +243,7 @@ def test_default_trains_head_and_centroids_on_a_frozen_encoder(pq_dir, tiny_beir
     from jpq_pyserini.encoder import TextEncoder
     from jpq_pyserini.query_head import HEAD_FILE, QueryHead
 
-    cfg = dataclasses.replace(_cfg(pq_dir, tiny_beir, tmp_path / "t"), lr=0.0, patience=0, backoff=0.0)
+    cfg = dataclasses.replace(_cfg(pq_dir, tiny_beir, tmp_path / "t"), fine_tune="off", lr=0.0, patience=0, backoff=0.0)
     train_jpq(cfg, progress=False)
     last = _last_weights(tmp_path / "t")
     assert not any(k.startswith("encoder.") for k in last)  # frozen: nothing of it to checkpoint
@@ -282,3 +290,51 @@ def test_select_last_exports_the_last_epoch_whatever_dev_says(pq_dir, tiny_beir,
     exported = PQCodebook.from_faiss(read_index_dir(tmp_path / "t" / "index")[0]).centroids
     assert torch.equal(exported, _last_weights(tmp_path / "t")["centroids"])
     assert torch.equal(exported, read_weights(tmp_path / "t" / "checkpoints" / "best")["centroids"])
+
+
+def _transformer_changed(src_dir, out_dir):
+    from jpq_pyserini.encoder import TextEncoder
+    a, b = TextEncoder(src_dir).model.state_dict(), TextEncoder(str(out_dir)).model.state_dict()
+    return any(not torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("lr,others", [(5e-5, 1e-3), (1e-12, 0.0)])  # rates that move the model; ones that cannot
+def test_fine_tune_auto_keeps_the_transformer_only_if_dev_rises(pq_dir, tiny_beir, tmp_path, lr, others):
+    """Stage 1 (head and centroids, frozen transformer) into OUT, stage 2 (the transformer too)
+    from its export into OUT/fine-tune; the export is stage 2's only if an epoch of it beat
+    stage 1's dev nDCG@10, and train_summary.json and meta.json say which and why."""
+    out = tmp_path / "t"
+    cfg = dataclasses.replace(_cfg(pq_dir, tiny_beir, out), fine_tune="auto", lr=lr, fine_tune_epochs=2,
+                              head_lr=others, centroid_lr=others)
+    summary = train_jpq(cfg, progress=False)
+    head_log = [json.loads(l) for l in (out / "train_log.jsonl").read_text().splitlines()]
+    ft_log = [json.loads(l) for l in (out / "fine-tune" / "train_log.jsonl").read_text().splitlines()]
+    head_best = max(r["dev_ndcg@10"] for r in head_log)
+    assert ft_log[0]["dev_ndcg@10"] == pytest.approx(head_best, abs=1e-4)  # stage 2 starts from stage 1's best
+    record = summary["fine_tune"]
+    kept = max(r["dev_ndcg@10"] for r in ft_log[1:]) > ft_log[0]["dev_ndcg@10"]
+    assert record["kept"] is kept and record["head_stage"]["dev_ndcg@10"] == head_best
+    if lr == 1e-12:
+        assert not kept
+    assert summary["best"]["ndcg@10"] == pytest.approx(max(head_best, ft_log[0]["dev_ndcg@10"] if not kept else
+                                                           max(r["dev_ndcg@10"] for r in ft_log)), abs=1e-9)
+    assert _transformer_changed(read_index_dir(pq_dir)[2]["encoder"], out / "encoder") is kept
+    meta = read_index_dir(out / "index")[2]
+    assert meta["source_index"] == str(pq_dir) and meta["query_encoder"] == str(out / "encoder")
+    assert meta["train"]["fine_tune_kept"] is kept and meta["train"]["verdict"] == summary["verdict"]
+    assert ("kept" if kept else "the frozen transformer with its head is exported") in summary["verdict"]
+    assert sorted(p.name for p in (out / "fine-tune").iterdir()) == ["train_config.json", "train_log.jsonl",
+                                                                    "train_summary.json"]
+    assert summary["steps"] == record["head_stage"]["epochs_run"] * 3 + len(ft_log[1:]) * 3
+
+
+def test_fine_tune_auto_resumes_in_either_stage(pq_dir, tiny_beir, tmp_path):
+    full = dataclasses.replace(_cfg(pq_dir, tiny_beir, tmp_path / "full"), fine_tune="auto", fine_tune_epochs=1,
+                               dropout=0.0)
+    expected = train_jpq(full, progress=False)
+    part = dataclasses.replace(full, output=str(tmp_path / "part"))
+    assert train_jpq(part, progress=False, stop_after=4) is None  # "killed" in stage 1's second epoch
+    resumed = train_jpq(part, resume=True, progress=False)
+    assert resumed["fine_tune"]["kept"] == expected["fine_tune"]["kept"]
+    assert resumed["best"]["ndcg@10"] == pytest.approx(expected["best"]["ndcg@10"], abs=1e-6)
+    assert train_jpq(part, resume=True, progress=False) == resumed  # finished: nothing to do
