@@ -45,7 +45,7 @@ class NegativeSampler:
             raise ValueError(mode)
         self.retriever, self.scorer, self.mode, self.k = retriever, retriever.scorer, mode, k
         self.mined_k = max(pool, k) if mode == "pool" else k
-        self.static = {}
+        self.mined = {}
         self.generator = torch.Generator().manual_seed(seed)  # checkpointed: a resumed run draws the same
 
     @torch.no_grad()
@@ -54,7 +54,7 @@ class NegativeSampler:
         now (int32 rows: a pool of 20,000 costs 80 KB per query)."""
         for s in range(0, len(qids), batch_size):
             rows = self.retriever.search(q[s:s + batch_size], self.mined_k)[1]
-            self.static.update((qid, r.to(torch.int32).cpu()) for qid, r in zip(qids[s:s + batch_size], rows))
+            self.mined.update((qid, r.to(torch.int32).cpu()) for qid, r in zip(qids[s:s + batch_size], rows))
 
     @torch.no_grad()
     def sample(self, qids, q, positives, relevant=None):
@@ -72,7 +72,7 @@ class NegativeSampler:
             if self.mode == "random":
                 rows = torch.randint(self.scorer.ntotal, (q.shape[0], self.k), generator=self.generator)
             else:
-                rows = torch.stack([self.static[qid] for qid in qids]).long()
+                rows = torch.stack([self.mined[qid] for qid in qids]).long()
             rows = rows.to(q.device)
             scores = self.scorer.score_pairs(q, rows.clamp(min=0)).masked_fill(rows < 0, float("-inf"))
             scores, order = scores.sort(dim=1, descending=True)

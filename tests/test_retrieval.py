@@ -114,7 +114,7 @@ def test_pool_sampling_is_dynamic_within_the_mined_pool(pq_dir):
         assert torch.equal(a, b)
     rows = small.sample(qids, q, positives)[0]
     for i, qid in enumerate(qids):
-        pool = small.static[qid].long()
+        pool = small.mined[qid].long()
         scores = cb.score_pairs(q[i:i + 1], pool[None])[0]
         assert set(rows[i].tolist()) == set(pool[scores.argsort(descending=True)[:20]].tolist())
 
