@@ -25,6 +25,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import sys
 import time
@@ -88,6 +89,8 @@ class TrainConfig:
                                         # auto: the head and centroids first on the frozen transformer, then the
                                         # transformer too, kept only if dev rises; joint: from the first step
     fine_tune_epochs: int = 3           # --fine-tune auto: epochs of its second stage
+    fine_tune_layers: int = None        # the transformer's top N blocks train, the rest and the embeddings stay
+                                        # frozen (default: all)
     lr: float = None                    # the transformer's (default FINE_TUNE_LR; 0 freezes it, as --fine-tune off)
     query_head: str = "linear"          # linear | none: a trained linear map after the encoder
     head_lr: float = 1e-3
@@ -136,6 +139,8 @@ class TrainConfig:
                 ("pool_size",) if self.pool_size is not None else ()):
             value = getattr(self, name)
             need(isinstance(value, int) and value >= 1, name.replace("_", "-"), value, "a positive integer")
+        need(self.fine_tune_layers is None or (isinstance(self.fine_tune_layers, int) and self.fine_tune_layers >= 1),
+             "fine-tune-layers", self.fine_tune_layers, "a positive integer")
         for name in ("lambda_cut", "warmup_steps", "patience", "save_steps"):
             value = getattr(self, name)
             need(isinstance(value, int) and value >= 0, name.replace("_", "-"), value, "an integer >= 0")
@@ -293,7 +298,7 @@ def make_optimizer(cfg, encoder, head, scorer, total_steps):
         return any(x in name for x in ("bias", "LayerNorm", "norm"))
     groups = []
     if cfg.lr > 0:
-        named = list(encoder.model.named_parameters())
+        named = [(n, p) for n, p in encoder.model.named_parameters() if p.requires_grad]
         groups += [{"name": "encoder", "params": [p for n, p in named if not no_decay(n)],
                     "weight_decay": cfg.weight_decay, "lr": cfg.lr},
                    {"name": "encoder-no-decay", "params": [p for n, p in named if no_decay(n)],
@@ -308,6 +313,23 @@ def make_optimizer(cfg, encoder, head, scorer, total_steps):
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup))))
     return optimizer, scheduler, [p for g in groups for p in g["params"]]
+
+
+BLOCK = re.compile(r"(?:^|\.)(?:layer|layers|h|block)\.(\d+)\.")  # a transformer block's parameters
+
+
+def freeze_below(model, top, source):
+    """``--fine-tune-layers N``: only the top N transformer blocks train. Backward then stops
+    N blocks down and the embedding matrix gets no gradient: a step on MiniLM's 6 blocks costs
+    half as much with N = 3 (benchmarks/fine_tune_speed.py)."""
+    blocks = {int(m.group(1)) for n, _ in model.named_parameters() if (m := BLOCK.search(n))}
+    if not blocks:
+        raise UsageError(f"--fine-tune-layers {top}: found no numbered transformer blocks in {source}")
+    lowest = max(blocks) + 1 - top
+    for name, param in model.named_parameters():
+        m = BLOCK.search(name)
+        if m is None or int(m.group(1)) < lowest:
+            param.requires_grad_(False)
 
 
 def set_dropout(model, p):
@@ -426,6 +448,8 @@ def setup(cfg, resume, overwrite):
         raise UsageError(f"--train {cfg.train} and --dev {cfg.dev} share queries; model selection needs a held-out dev set")
     watch = judged_queries(cfg.watch, docid_to_row, "--watch") if cfg.watch else None
     frozen = None
+    if cfg.lr > 0 and cfg.fine_tune_layers:
+        freeze_below(encoder.model, cfg.fine_tune_layers, encoder.source)
     if cfg.lr == 0:  # the transformer's output never changes: compute it once per query
         encoder.model.requires_grad_(False)
         splits = [train, dev] + ([watch] if watch else [])
@@ -790,6 +814,9 @@ def build_parser():
                         "kept only if dev nDCG@10 rises (OUT/fine-tune holds its log); joint: from the first "
                         "step, as the paper; off: frozen (the label-free default)")
     p.add_argument("--fine-tune-epochs", type=positive_int, default=d.fine_tune_epochs)
+    p.add_argument("--fine-tune-layers", type=positive_int, default=d.fine_tune_layers,
+                   help="train only the transformer's top N blocks (the embeddings and lower blocks stay frozen; "
+                        "default: all)")
     p.add_argument("--lr", type=nonneg_float, default=None,
                    help=f"the transformer's learning rate (default {FINE_TUNE_LR:g}; 0: frozen, as --fine-tune off)")
     p.add_argument("--query-head", choices=["linear", "none"], default=d.query_head,

@@ -338,3 +338,21 @@ def test_fine_tune_auto_resumes_in_either_stage(pq_dir, tiny_beir, tmp_path):
     assert resumed["fine_tune"]["kept"] == expected["fine_tune"]["kept"]
     assert resumed["best"]["ndcg@10"] == pytest.approx(expected["best"]["ndcg@10"], abs=1e-6)
     assert train_jpq(part, resume=True, progress=False) == resumed  # finished: nothing to do
+
+
+def test_fine_tune_layers_trains_only_the_top_blocks(pq_dir, tiny_beir, tmp_path):
+    """--fine-tune-layers 2: the embeddings and the lower blocks come out bit for bit as they
+    went in, the top two blocks moved."""
+    import re
+    from jpq_pyserini.encoder import TextEncoder
+    cfg = dataclasses.replace(_cfg(pq_dir, tiny_beir, tmp_path / "t"), epochs=1, fine_tune_layers=2, select="last",
+                              backoff=0.0)
+    train_jpq(cfg, progress=False)
+    src = TextEncoder(read_index_dir(pq_dir)[2]["encoder"]).model.state_dict()
+    out = TextEncoder(str(tmp_path / "t" / "encoder")).model.state_dict()
+    blocks = max(int(m.group(1)) for k in src if (m := re.search(r"layer\.(\d+)\.", k))) + 1
+    moved = {k for k in src if not torch.equal(src[k], out[k])}
+    top = {k for k in src if (m := re.search(r"layer\.(\d+)\.", k)) and int(m.group(1)) >= blocks - 2}
+    assert moved and moved <= top
+    with pytest.raises(UsageError, match="--fine-tune-layers 0: expected a positive integer"):
+        dataclasses.replace(cfg, fine_tune_layers=0).check()
