@@ -55,7 +55,7 @@ from .retrieval import FAISS_ABOVE, MINING, FlatScorer, Retriever, evaluate_dev,
 # otherwise take nearly all of the teacher's probability
 LABEL_FREE_LOSS = "kl"
 PSEUDO_TEMPERATURE = 0.2
-FINE_TUNE_LR = 2e-5  # --fine-tune auto's second stage (eval/results/sweeps/*-fine-tune)
+FINE_TUNE_LR = 5e-5  # --fine-tune auto's second stage (eval/results/sweeps/*-fine-tune)
 POOL_SIZE = 20_000  # --negatives pool (negatives.py): 2,000 lost 0.010 nDCG@10 at 1M documents (docs/scale.md)
 
 
