@@ -5,10 +5,12 @@ The loop composes the paper's three ideas, each in its own module:
   codebook.py   PQ centroids as trainable parameters             (idea 2)
   negatives.py  end-to-end negatives from the current PQ index    (idea 3)
 Document codes and the OPQ rotation stay fixed. The query side is the encoder followed by a
-linear query head (query_head.py); by default the transformer is frozen and the head trains,
-``--lr`` > 0 fine-tunes the transformer too. Afterwards the dev-selected query side (transformer
-and head) is written as ``encoder/`` and the centroids back into the faiss index as ``index/``,
-which Pyserini's stock FaissSearcher loads with ``JpqQueryEncoder(encoder/)``.
+linear query head (query_head.py). ``--fine-tune`` says when the transformer trains: ``auto``
+(stages.py) runs this loop twice, the head on the frozen transformer first, then the
+transformer too, kept only if dev rises; ``joint`` trains it from the first step; ``off``
+never. Afterwards the dev-selected query side (transformer and head) is written as
+``encoder/`` and the centroids back into the faiss index as ``index/``, which Pyserini's stock
+FaissSearcher loads with ``JpqQueryEncoder(encoder/)``.
 
 ``--teacher FLAT_DIR`` trains without relevance labels (teacher.py): the uncompressed index's
 ranking of real or generated queries takes their place, distilled listwise, and agreement with
