@@ -92,8 +92,9 @@ def test_interrupted_train_resumes(pq_dir, tiny_beir, tmp_path):
     _one_line(proc, "train", f"interrupted: {out} left as it was")
     assert (out / "checkpoints" / "last" / "state.pt").is_file() and leftovers(out / "checkpoints") == []
     run_cli("jpq_pyserini.train", *map(str, argv), "--resume")
-    summary = json.loads((out / "train_summary.json").read_text())
-    assert summary["steps"] == 3 * 3 and (out / "index" / "index").is_file()
+    summary = json.loads((out / "train_summary.json").read_text())  # both stages of --fine-tune auto
+    assert summary["fine_tune"]["head_stage"]["epochs_run"] == 3 and (out / "index" / "index").is_file()
+    assert summary["steps"] == 3 * (3 + summary["fine_tune"]["fine_tune_stage"]["epochs_run"])
 
 
 def test_full_disk_leaves_the_previous_output_and_says_so(flat_dir, pq_dir, tiny_beir, tmp_path):
