@@ -1,5 +1,5 @@
 #!/bin/bash
-# The fast-scan and IVF rows with the query-head recipe (train's defaults: --query-head linear --lr 0).
+# The fast-scan and IVF rows with the query-head recipe (--fine-tune off: the query head on the frozen encoder).
 export HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE TQDM_DISABLE=1
 J=.venv/bin/jpq-pyserini
 D=$(realpath ../shared/data/nfcorpus)
@@ -11,7 +11,7 @@ for c in sf nfc; do
   [ -d $S/opq96x4fs ] || $J index --input $F --output $S/opq96x4fs --pq-m 96 --pq-nbits 4 --fast-scan
   [ -d $S/ivf64-opq96x4fs ] || $J index --input $F --output $S/ivf64-opq96x4fs --pq-m 96 --pq-nbits 4 --fast-scan --ivf 64 --nprobe 16
   for n in opq96x4fs ivf64-opq96x4fs; do
-    [ -f $W/$c-jpq-$n/train_summary.json ] || $J train --index $S/$n --train $TR --dev $DV --output $W/$c-jpq-$n --threads 2 --overwrite 2> $W/$c-train-$n.log
+    [ -f $W/$c-jpq-$n/train_summary.json ] || $J train --index $S/$n --train $TR --dev $DV --output $W/$c-jpq-$n --fine-tune off --threads 2 --overwrite 2> $W/$c-train-$n.log
     $J search --index $W/$c-jpq-$n/index --encoder $W/$c-jpq-$n/encoder --topics $T --output $W/$c-$n.trec --hits 1000 --threads 2 --batch-size 64 > /dev/null 2>&1
   done
   $J search --index $W/$c-jpq-ivf64-opq96x4fs/index --encoder $W/$c-jpq-ivf64-opq96x4fs/encoder --topics $T --output $W/$c-ivf64-nprobe64.trec --hits 1000 --threads 2 --batch-size 64 --nprobe 64 > /dev/null 2>&1
@@ -19,13 +19,13 @@ for c in sf nfc; do
 done
 # SciFact, fast-scan, the transformer fine-tuned too
 $J train --index runs/fast/opq96x4fs --train jpq-pyserini/scifact/train/fit --dev jpq-pyserini/scifact/train/dev \
-  --output $W/sf-jpq-opq96x4fs-lr1e-4 --lr 1e-4 --threads 2 --overwrite
+  --output $W/sf-jpq-opq96x4fs-lr1e-4 --fine-tune joint --lr 1e-4 --threads 2 --overwrite
 $J search --index $W/sf-jpq-opq96x4fs-lr1e-4/index --encoder $W/sf-jpq-opq96x4fs-lr1e-4/encoder \
   --topics jpq-pyserini/scifact/test --output $W/sf-opq96x4fs-lr1e-4.trec --hits 1000 --threads 1 --batch-size 64
 $J eval --qrels jpq-pyserini/scifact/test --runs $W/sf-opq96x4fs.trec $W/sf-opq96x4fs-lr1e-4.trec
 # NFCorpus, fast-scan, the transformer fine-tuned too
 $J train --index runs/fast/nfc/opq96x4fs --train $D/train/fit --dev $D/train/dev --output $W/nfc-jpq-opq96x4fs-lr1e-4 \
-  --lr 1e-4 --threads 1 --overwrite
+  --fine-tune joint --lr 1e-4 --threads 1 --overwrite
 $J search --index $W/nfc-jpq-opq96x4fs-lr1e-4/index --encoder $W/nfc-jpq-opq96x4fs-lr1e-4/encoder \
   --topics $D/dev --output $W/nfc-opq96x4fs-lr1e-4.trec --hits 1000 --threads 2 --batch-size 64
 $J eval --qrels $D/dev --runs $W/nfc-opq96x4fs.trec $W/nfc-opq96x4fs-lr1e-4.trec
