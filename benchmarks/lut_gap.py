@@ -36,7 +36,7 @@ def main():
     codebook = PQCodebook.from_faiss(index)
     exact, lut = Retriever(codebook, index, mining="torch"), Retriever(codebook, index, mining="faiss")
     q = torch.as_tensor(encoder.encode([split.texts[i] for i in split.qids]))
-    (fs, fr), (es, er) = lut.search(q, 100), exact.search(q, 100)
+    (fs, fr), (_, er) = lut.search(q, 100), exact.search(q, 100)
     gap = (fs - codebook.score_pairs(q, fr.clamp(min=0))).abs()[fr >= 0].max().item()
     overlap = np.mean([len(set(a.tolist()) & set(b.tolist())) / 100 for a, b in zip(fr, er)])
     print(f"{args.index} ({meta.get('pq_m')}x{meta.get('pq_nbits')}"

@@ -132,7 +132,6 @@ def P(tiny_beir, flat_dir, pq_dir, tiny_onnx, tmp_path_factory):
     from jpq_pyserini.encode_queries import encode_queries
     p.queries32 = root / "queries32"
     encode_queries(p.test, str(tiny_onnx), p.queries32)
-    import numpy as np
     import pandas as pd
     p.queries_other = root / "queries_other"
     p.queries_other.mkdir()
