@@ -121,7 +121,7 @@ class TrainConfig:
                                      ("temperature", 0.05, PSEUDO_TEMPERATURE if pseudo else 0.05)):
             if getattr(self, name) is None:
                 setattr(self, name, free if label_free else labelled)
-        if self.fine_tune is None:  # --lr 0 alone freezes the transformer, as before --fine-tune existed
+        if self.fine_tune is None:  # --lr 0 alone freezes the transformer: --fine-tune off
             self.fine_tune = "off" if label_free or self.lr == 0 else "auto"
         if self.fine_tune not in ("auto", "joint", "off"):
             raise UsageError(f"--fine-tune {self.fine_tune}: expected auto, joint or off")
