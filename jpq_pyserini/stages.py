@@ -90,6 +90,7 @@ def _keep_the_better(cfg, out, second_dir, first, second):
                "seconds": round(first["seconds"] + second["seconds"], 1),
                "sample_seconds": round(first["sample_seconds"] + second["sample_seconds"], 1),
                "steps": first["steps"] + second["steps"], "epochs_run": first["epochs_run"] + second["epochs_run"],
+               "seconds_per_epoch": None,  # the stages' epochs differ in cost: see fine_tune's stages
                "peak_rss_gib": max(x for x in (first["peak_rss_gib"], second["peak_rss_gib"], 0) if x is not None)}
     with atomic_file(out / "train_summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
