@@ -121,8 +121,9 @@ class TrainConfig:
                                      ("temperature", 0.05, PSEUDO_TEMPERATURE if pseudo else 0.05)):
             if getattr(self, name) is None:
                 setattr(self, name, free if label_free else labelled)
-        if self.fine_tune is None:  # --lr 0 alone freezes the transformer: --fine-tune off
-            self.fine_tune = "off" if label_free or self.lr == 0 else "auto"
+        if self.fine_tune is None:  # --lr alone: 0 freezes the transformer, a rate trains it (label-free: from the start)
+            self.fine_tune = ("off" if self.lr == 0 or label_free and self.lr is None else
+                              "joint" if label_free else "auto")
         if self.fine_tune not in ("auto", "joint", "off"):
             raise UsageError(f"--fine-tune {self.fine_tune}: expected auto, joint or off")
         if self.lr is None:

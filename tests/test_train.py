@@ -138,6 +138,7 @@ def test_the_defaults_that_depend_on_labels_are_filled_by_check():
         return cfg.fine_tune, cfg.lr
     assert fine_tune() == ("auto", 5e-5) and fine_tune(lr=1e-4) == ("auto", 1e-4)
     assert fine_tune(teacher="flat") == ("off", 0.0) and fine_tune(lr=0.0) == ("off", 0.0)
+    assert fine_tune(teacher="flat", lr=1e-5) == ("joint", 1e-5)
     assert fine_tune(fine_tune="joint") == ("joint", 5e-5)
     with pytest.raises(UsageError, match="--lr 0.0001 with --fine-tune off"):
         fine_tune(fine_tune="off", lr=1e-4)
