@@ -20,6 +20,7 @@ and faiss 1.15's OPQ training crashes with fewer vectors than dimensions, so wit
 default (neither flag) such a small corpus falls back to plain PQ, with a note.
 """
 import argparse
+import contextlib
 import math
 import sys
 import time
@@ -122,12 +123,22 @@ def train_one_thread(index, vectors):
     vectors, PQ k-means 256 per centroid), so this costs the same at any corpus size, except
     an inverted file's coarse k-means (256 x NLIST vectors), which grows with NLIST. The
     encoding of every document after it keeps all threads."""
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
+    with omp_threads(1):
         index.train(vectors)
+
+
+@contextlib.contextmanager
+def omp_threads(n):
+    """faiss's OpenMP threads set to ``n`` (None: unchanged) for the block, and restored after:
+    torch shares the OpenMP runtime, so a count left behind would also slow every later torch
+    op in the process (the trainings of ``reproduce``, which builds its indexes with one)."""
+    before = faiss.omp_get_max_threads()
+    if n:
+        faiss.omp_set_num_threads(n)
+    try:
+        yield
     finally:
-        faiss.omp_set_num_threads(threads)
+        faiss.omp_set_num_threads(before)
 
 
 def check_ivf(nlist, nprobe, n):
@@ -164,10 +175,9 @@ def index_flat_dir(input_dir, output, m, nbits=8, opq=None, fast_scan=False, ove
         check_ivf(ivf, nprobe, len(vectors))
     fallback = opq is None and len(vectors) < opq_minimum(vectors.shape[1], nbits)
     opq = (not fallback) if opq is None else opq
-    if threads:
-        faiss.omp_set_num_threads(threads)
     t0 = time.perf_counter()
-    index = build_pq_index(vectors, m, nbits, opq, fast_scan, seed, ivf, nprobe)
+    with omp_threads(threads):
+        index = build_pq_index(vectors, m, nbits, opq, fast_scan, seed, ivf, nprobe)
     meta = pq_meta(vectors.shape[1], m, nbits, opq, fast_scan, source_meta, ivf, nprobe)
     meta.update(source_index=str(input_dir), train_seconds=round(time.perf_counter() - t0, 2),
                 train_vectors=len(vectors), opq_fallback=fallback)
@@ -214,10 +224,9 @@ def index_with_codebook(input_dir, output, codebook, overwrite=False, threads=No
         print(f"jpq-pyserini index: note: --input was encoded with {encoder}, --codebook's documents with "
               f"{doc_encoder}; the codes are meaningful only if both are the same model", file=sys.stderr)
     assignment = read_assignment(codebook, pq)
-    if threads:
-        faiss.omp_set_num_threads(threads)
     t0 = time.perf_counter()
-    index = quantize_with(model, assignment, vectors)
+    with omp_threads(threads):
+        index = quantize_with(model, assignment, vectors)
     out_meta = {**{k: meta[k] for k in MODEL_KEYS if k in meta}, **{k: source_meta[k] for k in SOURCE_KEYS if k in source_meta},
                 "source_index": str(input_dir), "codebook": str(codebook),
                 "train_seconds": round(time.perf_counter() - t0, 2)}

@@ -134,3 +134,16 @@ def test_opq_index_is_the_same_at_every_thread_count(flat_dir, ivf):
         faiss.omp_set_num_threads(threads)
         built.append(faiss.serialize_index(build_pq_index(X, 16, 4, opq=True, ivf=ivf)).tobytes())
     assert built[0] == built[1]
+
+
+def test_index_threads_do_not_outlive_the_build(flat_dir, tmp_path):
+    """`index --threads 1` inside a longer process (reproduce) leaves torch's threads as they
+    were: torch and faiss share one OpenMP runtime."""
+    import torch
+    from jpq_pyserini.index import index_flat_dir, index_with_codebook
+
+    before = torch.get_num_threads()
+    index_flat_dir(flat_dir, tmp_path / "pq", 16, nbits=4, opq=False, threads=1)
+    assert (torch.get_num_threads(), faiss.omp_get_max_threads()) == (before, before)
+    index_with_codebook(flat_dir, tmp_path / "again", tmp_path / "pq", threads=1)
+    assert (torch.get_num_threads(), faiss.omp_get_max_threads()) == (before, before)
