@@ -161,7 +161,7 @@ def main():
     cmd = f"python eval/spread.py {args.collection} --seeds {' '.join(map(str, args.seeds))}" + \
           (" --quick" if args.quick else "")
     lines = [f"# {spec.name}{' (quick)' if args.quick else ''}: spread over {n} seeds", "",
-             f"Command: `{cmd}` (each seed: `jpq-pyserini reproduce {spec_path.relative_to(ROOT)} --seed S`). "
+             f"Command: `{cmd}` (each seed: `jpq-pyserini reproduce {spec_path.relative_to(ROOT)} --seed S{' --quick' if args.quick else ''}`). "
              f"Reported on `{spec.topics}`.", "",
              f"| system | {metric} mean | sd | min | max |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {r} | {stats[r][metric]['mean']:.4f} | {stats[r][metric]['sd']:.4f} | {stats[r][metric]['min']:.4f} "
