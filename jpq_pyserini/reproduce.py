@@ -331,18 +331,14 @@ def run_system(system, spec, out_dir):
     apart (a hybrid's encoding is inside its search time).
     """
     note = None
-    import torch
-    import faiss
     from .bm25 import B, K1, lucene_index
     from .datasets import iter_queries, load_dataset, load_qrels
+    from .index import omp_threads
     from .runs import write_trec
 
     queries = iter_queries(load_dataset(spec.topics), spec.topics)
     qids, texts = [q for q, _ in queries], [t for _, t in queries]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
-    try:
+    with omp_threads(1):  # torch's threads too: one OpenMP runtime
         if system.hybrid:
             from . import fusion
             lucene = lucene_index(spec.index_recipe.corpus)
@@ -378,9 +374,6 @@ def run_system(system, spec, out_dir):
             results = searcher.batch_search(vectors, qids, k=spec.hits, threads=1)
             encode_ms = 1000 * (t1 - t0) / len(qids)
             search_ms = 1000 * (time.perf_counter() - t1) / len(qids)
-    finally:
-        torch.set_num_threads(threads)
-        faiss.omp_set_num_threads(threads)
     path = out_dir / "runs" / f"{system.name}.trec"
     with atomic_file(path) as tmp:
         write_trec(tmp, {qid: results[qid] for qid in qids}, system.name)
