@@ -143,8 +143,8 @@ def omp_threads(n):
 
 def check_ivf(nlist, nprobe, n):
     if nlist > n:
-        raise UsageError(f"--ivf {nlist}: more lists than the {n} documents; use at most about sqrt(N) to 16 sqrt(N) "
-                         f"lists (here {max(1, int(math.sqrt(n)))} to {min(n, 16 * int(math.sqrt(n)))})")
+        raise UsageError(f"--ivf {nlist}: more lists than the {n} documents; use about 4 sqrt(N) to 16 sqrt(N) "
+                         f"lists (here {min(n, 4 * int(math.sqrt(n)))} to {min(n, 16 * int(math.sqrt(n)))})")
     if nprobe is not None and nprobe > nlist:
         raise UsageError(f"--nprobe {nprobe}: larger than --ivf {nlist}, the number of lists")
 
@@ -249,7 +249,8 @@ def build_parser():
                    help="learn an OPQ rotation first (default: yes, when the corpus has enough vectors)")
     p.add_argument("--fast-scan", action="store_true", help="write a SIMD fast-scan index (needs --pq-nbits 4)")
     p.add_argument("--ivf", type=positive_int, default=0, metavar="NLIST",
-                   help="inverted-file index with NLIST lists sharing one PQ codebook (IndexIVFPQ[FastScan])")
+                   help="inverted-file index with NLIST lists sharing one PQ codebook (IndexIVFPQ[FastScan]); about "
+                        "4 sqrt(N) or more: fewer, larger lists lose more at the same share probed (docs/fast-search.md)")
     p.add_argument("--nprobe", type=positive_int, default=None,
                    help="lists searched per query, recorded in the index (default NLIST/16; search --nprobe overrides)")
     p.add_argument("--threads", type=positive_int, default=None, help="faiss OpenMP threads for training")
