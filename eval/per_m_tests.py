@@ -4,15 +4,14 @@
 
 RUNS_DIR: a ``reproduce`` report's ``runs/`` (jpqM, bm25, flat, pqM, opqM and the
 flat-trained query side on JPQ's start index, flat-ft-on-{pq,opq}M). Prints nDCG@10 deltas
-with paired t-test p-values (ranx per-query scores, ``scipy.stats.ttest_rel``).
+with the paired t-test p-values ``reproduce`` reports (``jpq_pyserini.eval.compare``).
 """
 import argparse
 from pathlib import Path
 
-from ranx import Run, evaluate
-from scipy.stats import ttest_rel
+from ranx import Run
 
-from jpq_pyserini.eval import read_qrels, read_run
+from jpq_pyserini.eval import compare, read_qrels
 
 
 def main(argv=None):
@@ -23,20 +22,17 @@ def main(argv=None):
     args = p.parse_args(argv)
     qrels = read_qrels(args.qrels)
 
-    def ndcg(name):
-        return evaluate(qrels, Run(read_run(args.runs / f"{name}.trec")), "ndcg@10", return_mean=False,
-                        make_comparable=True)
-
     print("| M | JPQ | vs BM25 | vs flat | vs PQ | vs OPQ | vs flat-trained on JPQ's start |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for m in args.m:
-        jpq = ndcg(f"jpq{m}")
         start = next(f"flat-ft-on-{kind}{m}" for kind in ("opq", "pq") if (args.runs / f"flat-ft-on-{kind}{m}.trec").exists())
-        cells = []
-        for base in ("bm25", "flat", f"pq{m}", f"opq{m}", start):
-            other = ndcg(base)
-            cells.append(f"{jpq.mean() - other.mean():+.4f} (p {ttest_rel(jpq, other).pvalue:.2g})")
-        print(f"| {m} | {jpq.mean():.4f} | " + " | ".join(cells) + " |")
+        names = [f"jpq{m}", "bm25", "flat", f"pq{m}", f"opq{m}", start]
+        runs = [Run.from_file(str(args.runs / f"{n}.trec"), kind="trec", name=n) for n in names]
+        report = compare(qrels, runs, ["ndcg@10"])
+        score = {n: report.results[n]["ndcg@10"] for n in names}
+        cells = [f"{score[names[0]] - score[n]:+.4f} (p {report.comparisons[names[0], n]['ndcg@10']['p_value']:.2g})"
+                 for n in names[1:]]
+        print(f"| {m} | {score[names[0]]:.4f} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
