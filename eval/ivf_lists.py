@@ -55,11 +55,11 @@ def ivf_with(pq, codes, centroids, lists):
     packed = codes if pq.nbits == 8 else codes[:, 0::2] | (codes[:, 1::2] << 4)
     for lst in range(nlist):
         rows = np.flatnonzero(lists == lst).astype(np.int64)
-        block = np.ascontiguousarray(packed[rows])  # named: swig_ptr alone keeps no reference
         if len(rows):
+            block = np.ascontiguousarray(packed[rows])  # named: swig_ptr alone keeps no reference
             ivf.invlists.add_entries(lst, len(rows), faiss.swig_ptr(rows), faiss.swig_ptr(block))
     ivf.ntotal = len(codes)
-    return ivf, quantizer
+    return ivf  # faiss's wrapper keeps the quantizer alive with it
 
 
 def main(argv=None):
@@ -114,7 +114,7 @@ def main(argv=None):
     print("|---|---:|---:|---:|---|")
     print(f"| none (exhaustive) | | {exhaustive['ndcg@10']:.4f} | {exhaustive['recall@100']:.4f} | |")
     for name, (centroids, lists) in cuts.items():
-        ivf, _ = ivf_with(inner.pq, codes, centroids, lists)
+        ivf = ivf_with(inner.pq, codes, centroids, lists)
         sizes = np.bincount(lists, minlength=nlist)
         for nprobe in args.nprobe:
             ivf.nprobe = nprobe
